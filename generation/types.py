@@ -1,0 +1,65 @@
+"""The public vocabulary of the generation layer: what a caller asks for and what it gets back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    prompt: str
+    method: str
+    count: int = 1
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Joke:
+    text: str
+    method: str
+    model: str
+    params: Mapping[str, Any]
+    latency_ms: float
+
+
+class Backend(Protocol):
+    """A loaded model that turns a batch of prompts into raw texts.
+
+    Backends are synchronous and run in the generation worker's thread; they never see asyncio.
+    One call gets prompts that may differ, each with its own seed, and returns one raw text per
+    prompt (the prompt included, special tokens removed). Post-processing is shared and lives in
+    `generation.postprocess`.
+    """
+
+    model_id: str
+
+    def generate(
+        self, prompts: Sequence[str], params: Mapping[str, Any], seeds: Sequence[int | None]
+    ) -> list[str]: ...
+
+    def warmup(self) -> None: ...
+
+
+class GenerationError(Exception):
+    """A generation failed for a reason the user cannot fix (a model error)."""
+
+
+class GenerationBusy(GenerationError):
+    """The queue is full; the caller should ask the user to try again shortly."""
+
+
+class GenerationTimeout(GenerationError):
+    """The generation did not finish within its time limit."""
+
+
+class UnknownMethod(GenerationError):
+    """The request named a method that is not registered."""
+
+
+@dataclass(slots=True)
+class MethodInfo:
+    name: str
+    display_name: str
+    params: dict[str, Any] = field(default_factory=dict)

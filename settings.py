@@ -1,0 +1,82 @@
+"""All configuration of the bot, read once from the environment or `.env`.
+
+One class so that a newcomer finds every knob in one place; the layers below (`generation`,
+`storage`) take plain arguments, so they stay usable without it and never read the environment
+behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_GPT_MODEL = str(ROOT / "models" / "gpt")
+DEFAULT_DIFFUSEQ_MODEL = str(ROOT / "models" / "diffuseq")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Telegram
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # Storage
+    database_url: str = "sqlite+aiosqlite:///data/jokes.db"
+    db_busy_timeout_ms: int = 5000
+
+    # Generation: models
+    gpt_model: str = DEFAULT_GPT_MODEL
+    gpt_tokenizer: str | None = None
+    diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
+    enable_diffuseq: bool = True
+    device: str = "cpu"
+    torch_threads: int = 0  # 0: let torch decide (all cores)
+
+    # Generation: decoding presets
+    gpt_max_length: int = 20  # tokens in all, prompt included, as the original project had it
+    gpt_max_new_tokens: int = 48  # for our own model, whose tokens are short
+    gpt_num_beams: int = 10
+    gpt_temperature: float = 0.8
+    gpt_top_p: float = 0.95
+    diffuseq_steps: int = 20
+    diffuseq_mbr: int = 1
+
+    # Generation: service
+    queue_depth: int = 64
+    generation_timeout_s: float = 30.0
+    batch_window_ms: float = 5.0
+    max_batch_size: int = 32
+
+    # Bot behaviour
+    default_method: str = "gpt"
+    throttle_rate_s: float = 1.0
+    max_prompt_chars: int = 64
+    max_prompt_words: int = 5
+    store_user_names: bool = False
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    def token(self) -> str | None:
+        return self.bot_token.get_secret_value() if self.bot_token else None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+__all__ = ["DEFAULT_DIFFUSEQ_MODEL", "DEFAULT_GPT_MODEL", "ROOT", "Field", "Settings", "get_settings"]
