@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_GPT_MODEL = str(ROOT / "models" / "gpt")
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Bot behaviour
     default_method: str = "gpt"
     throttle_rate_s: float = 1.0
+    polling_timeout_s: int = 10
+    shutdown_grace_s: float = 10.0
     max_prompt_chars: int = 64
     max_prompt_words: int = 5
     store_user_names: bool = False
@@ -65,7 +67,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+            parts = value.replace(";", ",").split(",")
+            return frozenset(int(part) for part in parts if part.strip())
         if isinstance(value, int):
             return frozenset({value})
         return value
@@ -79,4 +82,4 @@ def get_settings() -> Settings:
     return Settings()
 
 
-__all__ = ["DEFAULT_DIFFUSEQ_MODEL", "DEFAULT_GPT_MODEL", "ROOT", "Field", "Settings", "get_settings"]
+__all__ = ["DEFAULT_DIFFUSEQ_MODEL", "DEFAULT_GPT_MODEL", "ROOT", "Settings", "get_settings"]

@@ -1,0 +1,76 @@
+"""`python -m bot` runs the bot on Telegram; `python -m bot --local` runs it without Telegram."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pydantic import SecretStr
+
+from settings import Settings, get_settings
+
+NO_TOKEN = (
+    "BOT_TOKEN is not set: put BOT_TOKEN=<token from @BotFather> into the environment or .env, "
+    "or try the bot locally with `python -m bot --local`."
+)
+LOCAL_TOKEN = "100000:local-try-out"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="run a local Bot API server with a web chat page, no Telegram",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="local mode: address to listen on")
+    parser.add_argument("--port", type=int, default=8081, help="local mode: port (0 = any free)")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+async def run_local(settings: Settings, host: str, port: int) -> None:
+    from bot.app import create_app
+    from bot.local_server import LocalBotApi
+
+    api = LocalBotApi(token=LOCAL_TOKEN, host=host, port=port)
+    await api.start()
+    try:
+        local = settings.model_copy(
+            update={"telegram_api_url": api.url, "bot_token": SecretStr(LOCAL_TOKEN)}
+        )
+        app = await create_app(local)
+        print(
+            f"Local try-out: open {api.url}/ in a browser and send a word (Ctrl+C stops).",
+            flush=True,
+        )
+        try:
+            await app.run_polling()
+        finally:
+            await app.close()
+    finally:
+        await api.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = get_settings()
+    if args.local:
+        asyncio.run(run_local(settings, args.host, args.port))
+        return 0
+    if not settings.token():
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    from bot.app import run
+
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""One router per feature; `build_routers()` makes fresh ones in the order they must be tried.
+
+Routers are built per dispatcher (not module globals) because aiogram attaches a router to one
+parent for life, and tests and restarts build more than one dispatcher in a process.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.handlers import fallback, jokes, methods, start, stats, votes
+
+
+def build_routers() -> list[Router]:
+    # fallback goes last: it answers whatever no feature claimed.
+    modules = (start, methods, votes, stats, jokes, fallback)
+    return [module.build_router() for module in modules]
