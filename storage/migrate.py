@@ -1,0 +1,124 @@
+"""Bring a database to the newest schema with Alembic; the bot calls `migrate` at start.
+
+Migrations run on their own engine in explicit-transaction mode: one `BEGIN IMMEDIATE` around
+the whole upgrade, so DDL is atomic and two processes starting at once take turns instead of
+both creating tables. Foreign keys are OFF while migrating, as SQLite's ALTER procedure asks
+(recreating a table must not cascade-delete its children); `PRAGMA foreign_key_check` runs
+before the commit instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from storage.db import DEFAULT_BUSY_TIMEOUT_MS, create_engine, safe_url
+from storage.errors import DatabaseUnavailable
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config for this package's migrations, independent of the working folder."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "storage/migrations has no revisions"
+    return head
+
+
+def _explicit_begin_immediate(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # the driver stops opening transactions itself
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise DatabaseUnavailable(f"Migration left broken foreign keys: {broken[:5]}")
+
+
+async def run_in_migration_transaction(
+    url: str, fn: Callable[[Connection], Any], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+) -> Any:
+    """Run `fn(sync_connection)` inside one BEGIN IMMEDIATE transaction, foreign keys off.
+
+    Shared by `migrate` and `alembic` on the command line (storage/migrations/env.py).
+    Driver errors become `DatabaseUnavailable` with the file named.
+    """
+    engine = create_engine(
+        url, busy_timeout_ms=busy_timeout_ms, foreign_keys=False, poolclass=NullPool
+    )
+    event.listen(engine.sync_engine, "connect", _explicit_begin_immediate)
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+
+    def run(connection: Connection) -> Any:
+        result = fn(connection)
+        _check_foreign_keys(connection)
+        return result
+
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(run)
+    except (DBAPIError, sqlite3.Error) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise DatabaseUnavailable(
+            f"Cannot open or migrate the database {safe_url(url)}: {reason}"
+        ) from exc
+    finally:
+        await engine.dispose()
+
+
+async def migrate(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    """Create or upgrade the schema to the newest revision; a no-op when already there.
+
+    Raises `DatabaseUnavailable` (a `StorageError`) with a human message when the file cannot
+    be created, opened or migrated, or when it carries a revision this code does not know.
+    """
+    config = alembic_config(url)
+
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    try:
+        await run_in_migration_transaction(url, upgrade, busy_timeout_ms=busy_timeout_ms)
+    except CommandError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot migrate the database {safe_url(url)}: {exc} "
+            "(is it from a newer version of the bot?)"
+        ) from exc
+
+
+def upgrade_to_head(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    """Synchronous `migrate`, for scripts outside an event loop."""
+    asyncio.run(migrate(url, busy_timeout_ms=busy_timeout_ms))
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database is at; None for an empty database."""
+    return await run_in_migration_transaction(
+        url, lambda connection: MigrationContext.configure(connection).get_current_revision()
+    )
