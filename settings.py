@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Generation: models
     gpt_model: str = DEFAULT_GPT_MODEL
     gpt_tokenizer: str | None = None
+    gpt_dtype: str = "float32"  # float32 | bfloat16
+    gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
     enable_diffuseq: bool = True
     device: str = "cpu"
@@ -41,11 +43,12 @@ class Settings(BaseSettings):
 
     # Generation: decoding presets
     gpt_max_length: int = 20  # tokens in all, prompt included, as the original project had it
-    gpt_max_new_tokens: int = 48  # for our own model, whose tokens are short
+    gpt_max_new_tokens: int = 48  # for our own model, whose tokens are short; 0: use max_length
     gpt_num_beams: int = 10
     gpt_temperature: float = 0.8
     gpt_top_p: float = 0.95
     diffuseq_steps: int = 20
+    diffuseq_sampler: str = "dpm"
     diffuseq_mbr: int = 1
 
     # Generation: service
@@ -53,6 +56,7 @@ class Settings(BaseSettings):
     generation_timeout_s: float = 30.0
     batch_window_ms: float = 5.0
     max_batch_size: int = 32
+    max_joke_chars: int = 1000  # post-processing cap (Telegram's limit is 4096)
 
     # Bot behaviour
     default_method: str = "gpt"

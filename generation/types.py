@@ -17,6 +17,10 @@ class GenerationRequest:
 
 @dataclass(frozen=True, slots=True)
 class Joke:
+    """One finished joke. `params` are the exact decoding parameters, the row's seed (sampling) or
+    variant index (beam search) included, so that the joke can be reproduced; `latency_ms` is the
+    time from the service accepting the request to the joke being ready (queue wait included)."""
+
     text: str
     method: str
     model: str
@@ -31,6 +35,12 @@ class Backend(Protocol):
     One call gets prompts that may differ, each with its own seed, and returns one raw text per
     prompt (the prompt included, special tokens removed). Post-processing is shared and lives in
     `generation.postprocess`.
+
+    Seeds: a sampling backend must give the same text for the same (prompt, params, seed) whatever
+    else is in the batch (a per-row random generator, not the global one); `None` means "any".
+    A deterministic decoder (beam search) reads the seed as a variant index instead: 0 or `None`
+    is its best result, 1 the second best, and so on, so that n rows of one prompt can differ.
+    `params` are the method's decoding preset (see `generation.registry`), the same for all rows.
     """
 
     model_id: str
@@ -60,6 +70,8 @@ class UnknownMethod(GenerationError):
 
 @dataclass(slots=True)
 class MethodInfo:
+    """What the bot's method picker shows: a stable name, a display name, the decoding preset."""
+
     name: str
     display_name: str
     params: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,328 @@
+"""Named generation methods: which backend, which decoding preset, what the picker shows.
+
+A method is a (backend, preset) pair. Backends are heavy, so they are registered as loaders and
+built at most once, on first use or in `load_all()` (the service calls it in its worker thread at
+start-up); methods that name the same backend share it (`gpt` and `gpt-sample` run on one
+`GptBackend`). An optional backend (DiffuSeq) that cannot be imported or loaded takes its methods
+out of the list with a logged warning instead of failing the bot.
+
+`build_registry(config)` builds the project's standard methods from a settings-like object
+(`settings.Settings`, a `RegistryConfig`, or anything with the same attribute names).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from generation.types import Backend, GenerationError, MethodInfo, UnknownMethod
+
+log = logging.getLogger(__name__)
+
+BackendLoader = Callable[[], Backend]
+
+GPT = "gpt"
+GPT_SAMPLE = "gpt-sample"
+DIFFUSEQ = "diffuseq"
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A registered method. `params` is the exact decoding preset handed to the backend.
+
+    deterministic: the backend reads seeds as variant indices (beam search), so the service gives
+    a request's rows 0, 1, 2, ... instead of random seeds.
+    """
+
+    name: str
+    display_name: str
+    backend_key: str
+    params: Mapping[str, Any]
+    deterministic: bool
+
+    def info(self) -> MethodInfo:
+        return MethodInfo(name=self.name, display_name=self.display_name, params=dict(self.params))
+
+
+class MethodRegistry:
+    """Methods in registration order (the picker's order), backends loaded lazily, once."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+        self._loaders: dict[str, BackendLoader] = {}
+        self._optional: set[str] = set()
+        self._backends: dict[str, Backend] = {}
+        self._failed: dict[str, str] = {}
+        # Two locks: `_lock` guards the tables for a moment only, so the event loop can list
+        # methods while `_load_lock` is held for the seconds a model takes to load.
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+
+    # -- registration ----------------------------------------------------------------------------
+
+    def add_backend(
+        self, key: str, backend: Backend | BackendLoader, *, optional: bool = False
+    ) -> None:
+        """Register a backend instance or a zero-argument loader under `key`.
+
+        optional: if loading fails, drop the methods that use it (warning) instead of raising.
+        """
+        with self._lock:
+            if key in self._loaders or key in self._backends:
+                raise ValueError(f"backend {key!r} is already registered")
+            if callable(backend) and not hasattr(backend, "generate"):
+                self._loaders[key] = backend
+            else:
+                self._backends[key] = backend  # type: ignore[assignment]
+            if optional:
+                self._optional.add(key)
+
+    def add_method(
+        self,
+        name: str,
+        display_name: str,
+        backend_key: str,
+        params: Mapping[str, Any],
+        *,
+        deterministic: bool | None = None,
+    ) -> Method:
+        """Register a method on a registered backend; `deterministic` defaults to not do_sample."""
+        with self._lock:
+            if name in self._methods:
+                raise ValueError(f"method {name!r} is already registered")
+            if backend_key not in self._loaders and backend_key not in self._backends:
+                raise ValueError(f"method {name!r} names an unknown backend {backend_key!r}")
+            if deterministic is None:
+                deterministic = params.get("do_sample", True) is False
+            method = Method(
+                name=name,
+                display_name=display_name,
+                backend_key=backend_key,
+                params=MappingProxyType(dict(params)),
+                deterministic=deterministic,
+            )
+            self._methods[name] = method
+            return method
+
+    # -- lookup ----------------------------------------------------------------------------------
+
+    def methods(self) -> list[MethodInfo]:
+        """Usable methods, in registration order (methods whose backend failed are left out)."""
+        with self._lock:
+            return [m.info() for m in self._methods.values() if m.backend_key not in self._failed]
+
+    def names(self) -> list[str]:
+        return [info.name for info in self.methods()]
+
+    def method(self, name: str) -> Method:
+        with self._lock:
+            method = self._methods.get(name)
+            if method is None or method.backend_key in self._failed:
+                raise UnknownMethod(f"unknown generation method {name!r}; known: {self.names()}")
+            return method
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names()
+
+    def backend(self, name: str) -> Backend:
+        """The backend of method `name`, loading it on first use (thread-safe, at most once)."""
+        return self._load(self.method(name).backend_key)
+
+    def is_loaded(self, backend_key: str) -> bool:
+        return backend_key in self._backends
+
+    def load_all(self, methods: Collection[str] | None = None) -> dict[str, Backend]:
+        """Load the backends of `methods` (default: all); optional ones that fail are dropped.
+
+        Returns {backend key: backend} for what loaded. Raises GenerationError if a required
+        backend cannot be loaded, UnknownMethod for an unknown name.
+        """
+        with self._lock:
+            if methods is None:
+                wanted = list(self._methods.values())
+            else:
+                wanted = [self._methods.get(name) for name in methods]
+            if None in wanted:
+                raise UnknownMethod(f"unknown methods in {sorted(methods or [])}")
+            keys = list(dict.fromkeys(m.backend_key for m in wanted if m is not None))
+        loaded: dict[str, Backend] = {}
+        for key in keys:
+            try:
+                loaded[key] = self._load(key)
+            except GenerationError:
+                if key not in self._optional:
+                    raise
+        return loaded
+
+    def _load(self, key: str) -> Backend:
+        with self._load_lock:
+            with self._lock:
+                if key in self._backends:
+                    return self._backends[key]
+                if key in self._failed:
+                    raise GenerationError(f"backend {key!r} failed to load: {self._failed[key]}")
+                loader = self._loaders[key]
+            try:
+                backend = loader()
+            except Exception as error:
+                reason = f"{type(error).__name__}: {error}"
+                if key in self._optional:
+                    with self._lock:
+                        self._failed[key] = reason
+                        dropped = [m.name for m in self._methods.values() if m.backend_key == key]
+                    log.warning("backend %r unavailable, %s disabled: %s", key, dropped, reason)
+                raise GenerationError(f"cannot load backend {key!r}: {reason}") from error
+            with self._lock:
+                self._backends[key] = backend
+            return backend
+
+
+@dataclass(slots=True)
+class RegistryConfig:
+    """The settings `build_registry` reads; field names match `settings.Settings`."""
+
+    gpt_model: str = "models/gpt"
+    gpt_tokenizer: str | None = None
+    gpt_dtype: str = "float32"
+    gpt_prepend_bos: bool | None = None
+    device: str = "cpu"
+    torch_threads: int = 0
+    gpt_max_length: int = 20
+    gpt_max_new_tokens: int = 48
+    gpt_num_beams: int = 10
+    gpt_temperature: float = 0.8
+    gpt_top_p: float = 0.95
+    diffuseq_model: str = "models/diffuseq"
+    enable_diffuseq: bool = True
+    diffuseq_steps: int = 20
+    diffuseq_sampler: str = "dpm"
+    diffuseq_mbr: int = 1
+
+    @classmethod
+    def from_object(cls, source: object = None, /, **overrides: Any) -> RegistryConfig:
+        """Copy matching attributes from any settings-like object (missing ones keep defaults)."""
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            if source is not None and hasattr(source, item.name):
+                values[item.name] = getattr(source, item.name)
+        values.update(overrides)
+        return cls(**values)
+
+
+def gpt_length_params(config: RegistryConfig) -> dict[str, int]:
+    """`max_new_tokens` when set (> 0), else the original's `max_length` (tokens in all).
+
+    Our model's tokens are short and it ends every joke with <|endoftext|>, so a generous
+    new-token budget lets it reach its own end instead of being cut mid-sentence; the original
+    model's 20-token `max_length` stays available with GPT_MAX_NEW_TOKENS=0.
+    """
+    if config.gpt_max_new_tokens and config.gpt_max_new_tokens > 0:
+        return {"max_new_tokens": int(config.gpt_max_new_tokens)}
+    return {"max_length": int(config.gpt_max_length)}
+
+
+def gpt_presets(config: RegistryConfig) -> dict[str, dict[str, Any]]:
+    length = gpt_length_params(config)
+    return {
+        GPT: {
+            "do_sample": False,
+            "num_beams": int(config.gpt_num_beams),
+            "no_repeat_ngram_size": 2,
+            **length,
+        },
+        GPT_SAMPLE: {
+            "do_sample": True,
+            "temperature": float(config.gpt_temperature),
+            "top_p": float(config.gpt_top_p),
+            "top_k": 0,
+            "no_repeat_ngram_size": 2,
+            **length,
+        },
+    }
+
+
+def diffuseq_preset(config: RegistryConfig) -> dict[str, Any]:
+    return {
+        "steps": int(config.diffuseq_steps),
+        "sampler": str(config.diffuseq_sampler),
+        "mbr": int(config.diffuseq_mbr),
+    }
+
+
+def _gpt_loader(config: RegistryConfig) -> BackendLoader:
+    def load() -> Backend:
+        from generation.gpt import GptBackend
+
+        return GptBackend.from_pretrained(
+            config.gpt_model,
+            tokenizer=config.gpt_tokenizer or None,
+            device=config.device,
+            dtype=config.gpt_dtype,
+            threads=config.torch_threads or None,
+            prepend_bos=config.gpt_prepend_bos,
+        )
+
+    return load
+
+
+def _diffuseq_loader(config: RegistryConfig) -> BackendLoader:
+    def load() -> Backend:
+        from generation.diffuseq import DiffuSeqBackend  # written separately; may be missing
+
+        loader = DiffuSeqBackend.from_pretrained
+        try:
+            accepted = inspect.signature(loader).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        extra: dict[str, Any] = {}
+        if "device" in accepted:
+            extra["device"] = config.device
+        if "threads" in accepted and config.torch_threads:
+            extra["threads"] = config.torch_threads
+        return loader(config.diffuseq_model, **extra)
+
+    return load
+
+
+def build_registry(config: object = None, /, **overrides: Any) -> MethodRegistry:
+    """The project's methods: `gpt`, `gpt-sample`, and `diffuseq` when enabled and present.
+
+    `config` is `settings.Settings`, a `RegistryConfig` or any object with those attribute names;
+    keyword overrides win. Nothing is loaded here.
+    """
+    cfg = RegistryConfig.from_object(config, **overrides)
+    registry = MethodRegistry()
+    registry.add_backend(GPT, _gpt_loader(cfg))
+    presets = gpt_presets(cfg)
+    registry.add_method(GPT, "GPT", GPT, presets[GPT])
+    registry.add_method(GPT_SAMPLE, "GPT (sampling)", GPT, presets[GPT_SAMPLE])
+    if cfg.enable_diffuseq:
+        if Path(cfg.diffuseq_model).expanduser().exists():
+            registry.add_backend(DIFFUSEQ, _diffuseq_loader(cfg), optional=True)
+            registry.add_method(
+                DIFFUSEQ, "DiffuSeq", DIFFUSEQ, diffuseq_preset(cfg), deterministic=False
+            )
+        else:
+            log.info("DiffuSeq model folder %s not found; method not offered", cfg.diffuseq_model)
+    return registry
+
+
+__all__ = [
+    "DIFFUSEQ",
+    "GPT",
+    "GPT_SAMPLE",
+    "BackendLoader",
+    "Method",
+    "MethodRegistry",
+    "RegistryConfig",
+    "build_registry",
+    "diffuseq_preset",
+    "gpt_length_params",
+    "gpt_presets",
+]

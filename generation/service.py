@@ -1,0 +1,405 @@
+"""The generation service: one worker thread owns the models; the event loop only waits.
+
+Why this shape:
+* Inference takes 0.2–2 s of CPU; run on the event loop it would freeze every other chat. The
+  models live in one dedicated thread (torch ops release the GIL), so the bot stays responsive.
+* One thread, not a pool: the models are not thread-safe and two generations at once on a
+  2-core machine are slower than one after the other. Batching is the real throughput lever:
+  requests for the same method that arrive within `batch_window_ms` (up to `max_batch_size`
+  rows) run as one backend call, which costs little more than a single row.
+* Back-pressure is explicit: at most `queue_depth` requests wait or run; one more raises
+  `GenerationBusy` at once, so the bot can say "busy, try again" instead of queueing forever.
+  A caller that stops waiting (timeout, cancellation) marks its work abandoned; the worker drops
+  it if it has not started yet.
+* One bad request cannot fail its batch-mates: when a batch fails, its requests are retried one
+  by one and only the failing one gets `GenerationError`.
+
+Seeds: a request's `count` expands to rows with seeds seed, seed+1, ... (a random base seed when
+the request has none, so every joke records the seed that reproduces it). Deterministic methods
+(beam search) get variant indices 0, 1, ... instead (offset by the request's seed, if any).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from generation.postprocess import DEFAULT_MAX_CHARS, clean_joke, normalize_whitespace
+from generation.registry import Method, MethodRegistry
+from generation.types import (
+    GenerationBusy,
+    GenerationError,
+    GenerationRequest,
+    GenerationTimeout,
+    Joke,
+    MethodInfo,
+)
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(eq=False)
+class _Job:
+    request: GenerationRequest
+    method: Method
+    prompt: str
+    seeds: list[int]
+    future: asyncio.Future[list[Joke]]
+    loop: asyncio.AbstractEventLoop
+    accepted_at: float = field(default_factory=time.monotonic)
+    # Written by the event loop, read by the worker: plain attribute writes are atomic in CPython.
+    abandoned: bool = False
+
+    @property
+    def rows(self) -> int:
+        return len(self.seeds)
+
+
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None
+) -> None:
+    """Runs on the event loop: complete a future unless its waiter already gave up."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class GenerationService:
+    """Queue + micro-batching + one worker thread in front of a `MethodRegistry`."""
+
+    def __init__(
+        self,
+        registry: MethodRegistry,
+        queue_depth: int = 64,
+        timeout_s: float = 30.0,
+        batch_window_ms: float = 5.0,
+        max_batch_size: int = 32,
+        *,
+        torch_threads: int | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        stop_grace_s: float = 10.0,
+        preload: Collection[str] | None = None,
+    ) -> None:
+        """`preload`: methods whose models `start()` loads and warms up (default: all); others
+        load on first use, in the worker. `torch_threads`: set in the worker before loading."""
+        if queue_depth < 1 or max_batch_size < 1:
+            raise ValueError("queue_depth and max_batch_size must be at least 1")
+        self.registry = registry
+        self.queue_depth = queue_depth
+        self.timeout_s = timeout_s
+        self.batch_window_s = max(0.0, batch_window_ms) / 1000
+        self.max_batch_size = max_batch_size
+        self.torch_threads = torch_threads
+        self.max_chars = max_chars
+        self.stop_grace_s = stop_grace_s
+        self.preload = None if preload is None else list(preload)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: set[_Job] = set()  # accepted and not yet settled; touched on the loop only
+        self._thread: threading.Thread | None = None
+        self._abort = threading.Event()
+        self._state = "new"
+
+    @classmethod
+    def from_config(
+        cls, registry: MethodRegistry, config: object, **overrides: Any
+    ) -> GenerationService:
+        """Build from a settings-like object (`settings.Settings` field names); overrides win."""
+        names = {
+            "queue_depth": "queue_depth",
+            "timeout_s": "generation_timeout_s",
+            "batch_window_ms": "batch_window_ms",
+            "max_batch_size": "max_batch_size",
+            "torch_threads": "torch_threads",
+            "max_chars": "max_joke_chars",
+        }
+        kwargs = {a: getattr(config, attr) for a, attr in names.items() if hasattr(config, attr)}
+        kwargs.update(overrides)
+        return cls(registry, **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    @property
+    def pending(self) -> int:
+        """Requests accepted and not finished (waiting or running)."""
+        return len(self._jobs)
+
+    def methods(self) -> list[MethodInfo]:
+        return self.registry.methods()
+
+    async def start(self) -> None:
+        """Start the worker; return once every model is loaded and warmed up.
+
+        Raises GenerationError if a required model cannot be loaded (the worker then exits).
+        """
+        if self._state != "new":
+            raise RuntimeError(f"service cannot start from state {self._state!r}")
+        self._state = "starting"
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(loop, ready), name="generation-worker", daemon=True
+        )
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            self._state = "stopped"
+            raise
+        self._state = "running"
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking requests, let queued and running ones finish for up to `grace_s`, then
+        fail whatever is left with GenerationError. Safe to call twice or before `start`."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        self._state = "stopping"
+        grace = self.stop_grace_s if grace_s is None else grace_s
+        self._queue.put(_STOP)
+        thread = self._thread
+        if thread is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, thread.join, max(0.0, grace))
+            if thread.is_alive():
+                self._abort.set()
+                log.warning("generation worker still busy after %.1f s; abandoning its work", grace)
+        for job in list(self._jobs):
+            _settle(job.future, error=GenerationError("the generation service stopped"))
+        self._state = "stopped"
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def generate(
+        self, request: GenerationRequest, timeout: float | None = None
+    ) -> list[Joke]:
+        """Generate `request.count` jokes (fewer if some came out unusable, never none).
+
+        Raises UnknownMethod, GenerationBusy (queue full), GenerationTimeout, GenerationError.
+        """
+        if self._state != "running":
+            raise GenerationError("the generation service is not running")
+        method = self.registry.method(request.method)
+        prompt = normalize_whitespace(request.prompt)
+        if not prompt:
+            raise ValueError("empty prompt")
+        if request.count < 1:
+            raise ValueError("count must be at least 1")
+        if len(self._jobs) >= self.queue_depth:
+            raise GenerationBusy(f"{len(self._jobs)} generations pending")
+        loop = asyncio.get_running_loop()
+        job = _Job(
+            request=request,
+            method=method,
+            prompt=prompt,
+            seeds=self.row_seeds(request, method),
+            future=loop.create_future(),
+            loop=loop,
+        )
+        self._jobs.add(job)
+        job.future.add_done_callback(lambda _: self._jobs.discard(job))
+        self._queue.put(job)
+        limit = self.timeout_s if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(job.future, limit)
+        except TimeoutError:
+            job.abandoned = True
+            raise GenerationTimeout(f"no joke within {limit:g} s") from None
+        except asyncio.CancelledError:
+            job.abandoned = True
+            raise
+
+    @staticmethod
+    def row_seeds(request: GenerationRequest, method: Method) -> list[int]:
+        if method.deterministic:
+            base = request.seed or 0
+        else:
+            base = request.seed if request.seed is not None else random.randrange(2**31)
+        return [base + index for index in range(request.count)]
+
+    # -- worker thread ---------------------------------------------------------------------------
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            self._prepare()
+        except BaseException as error:
+            log.exception("generation worker failed to start")
+            failure = error if isinstance(error, GenerationError) else GenerationError(str(error))
+            self._call(loop, _settle, ready, None, failure)
+            return
+        self._call(loop, _settle, ready, None, None)
+        try:
+            self._serve()
+        except BaseException:  # pragma: no cover - a bug in the loop itself; keep it visible
+            log.exception("generation worker crashed")
+            raise
+
+    def _prepare(self) -> None:
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
+        started = time.perf_counter()
+        backends = self.registry.load_all(self.preload)
+        for key, backend in backends.items():
+            warm = time.perf_counter()
+            backend.warmup()
+            log.info(
+                "warmed up %s (%s) in %.2f s", key, backend.model_id, time.perf_counter() - warm
+            )
+        log.info(
+            "generation ready in %.2f s: %s",
+            time.perf_counter() - started,
+            [m.name for m in self.registry.methods()],
+        )
+
+    def _serve(self) -> None:
+        pending: deque[_Job] = deque()
+        stopping = False
+        while True:
+            if self._abort.is_set():
+                return
+            if not pending:
+                if stopping:
+                    return
+                item = self._queue.get()
+                if item is _STOP:
+                    stopping = True
+                    continue
+                pending.append(item)
+            stopping = self._gather(pending, stopping)
+            batch = self._select(pending)
+            if batch:
+                self._execute(batch)
+
+    def _gather(self, pending: deque[_Job], stopping: bool) -> bool:
+        """Pull queued jobs into `pending`; wait out the first job's batching window."""
+        first = pending[0]
+        deadline = first.accepted_at + self.batch_window_s
+        while True:
+            same = sum(j.rows for j in pending if j.method.name == first.method.name)
+            if same >= self.max_batch_size:
+                return stopping
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0 and not stopping:
+                    item = self._queue.get(timeout=remaining)
+                else:
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                return stopping
+            if item is _STOP:
+                stopping = True
+            else:
+                pending.append(item)
+
+    def _select(self, pending: deque[_Job]) -> list[_Job]:
+        """Take the oldest job and same-method jobs after it that fit into one batch."""
+        first = pending[0]
+        batch: list[_Job] = []
+        rows = 0
+        keep: deque[_Job] = deque()
+        for job in pending:
+            if job.abandoned:
+                continue  # its waiter is gone; nothing to report
+            fits = not batch or rows + job.rows <= self.max_batch_size
+            if job.method.name == first.method.name and fits:
+                batch.append(job)
+                rows += job.rows
+            else:
+                keep.append(job)
+        pending.clear()
+        pending.extend(keep)
+        return batch
+
+    def _execute(self, batch: list[_Job]) -> None:
+        method = batch[0].method
+        prompts = [job.prompt for job in batch for _ in job.seeds]
+        seeds = [seed for job in batch for seed in job.seeds]
+        started = time.perf_counter()
+        try:
+            raws = self._backend_call(method, prompts, seeds)
+        except Exception as error:
+            if len(batch) == 1:
+                log.exception("generation failed: %s %r", method.name, batch[0].prompt)
+                self._fail(batch[0], error)
+                return
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), error)
+            for job in batch:
+                if not job.abandoned and not self._abort.is_set():
+                    self._execute([job])
+            return
+        log.debug("%s: %d rows in %.3f s", method.name, len(prompts), time.perf_counter() - started)
+        offset = 0
+        for job in batch:
+            self._finish(job, raws[offset : offset + job.rows])
+            offset += job.rows
+
+    def _backend_call(self, method: Method, prompts: list[str], seeds: list[int]) -> list[str]:
+        backend = self.registry.backend(method.name)
+        raws = backend.generate(prompts, method.params, seeds)
+        if len(raws) != len(prompts):
+            raise GenerationError(f"backend returned {len(raws)} texts for {len(prompts)} prompts")
+        return list(raws)
+
+    def _finish(self, job: _Job, raws: list[str]) -> None:
+        backend = self.registry.backend(job.method.name)
+        key = "variant" if job.method.deterministic else "seed"
+        jokes = []
+        for raw, seed in zip(raws, job.seeds, strict=True):
+            text = clean_joke(raw, job.prompt, self.max_chars)
+            if not text:
+                log.info(
+                    "unusable output for %r (%s, %s=%d): %r",
+                    job.prompt,
+                    job.method.name,
+                    key,
+                    seed,
+                    raw[:200],
+                )
+                continue
+            jokes.append(
+                Joke(
+                    text=text,
+                    method=job.method.name,
+                    model=backend.model_id,
+                    params={**job.method.params, key: seed},
+                    latency_ms=(time.monotonic() - job.accepted_at) * 1000,
+                )
+            )
+        if jokes:
+            self._call(job.loop, _settle, job.future, jokes, None)
+        else:
+            self._fail(job, GenerationError("the model produced no usable joke"))
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        if not isinstance(error, GenerationError):
+            wrapped = GenerationError(f"generation failed: {type(error).__name__}: {error}")
+            wrapped.__cause__ = error
+            error = wrapped
+        self._call(job.loop, _settle, job.future, None, error)
+
+    @staticmethod
+    def _call(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting anymore
+            loop.call_soon_threadsafe(callback, *args)
+
+
+__all__ = ["GenerationService"]
