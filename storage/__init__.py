@@ -4,7 +4,7 @@ Typical use in the bot::
 
     await migrate(url, busy_timeout_ms=settings.db_busy_timeout_ms)  # DatabaseUnavailable: exit
     engine = create_engine(url, busy_timeout_ms=settings.db_busy_timeout_ms)
-    sessions = create_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     async with sessions() as session:
         tally = await record_vote(session, joke_id=joke_id, user_id=user_id, value=+1)
     ...
@@ -15,13 +15,14 @@ from storage.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_DATABASE_URL,
     create_engine,
-    create_sessionmaker,
+    make_sessionmaker,
 )
 from storage.errors import DatabaseUnavailable, JokeNotFound, StorageError, StorageWriteError
 from storage.migrate import current_revision, head_revision, migrate, upgrade_to_head
 from storage.models import Base, StoredJoke, User, Vote
 from storage.repository import (
     attach_message,
+    delete_joke,
     get_joke,
     get_user_method,
     iter_rated_jokes,
@@ -51,12 +52,13 @@ __all__ = [
     "VoteTally",
     "attach_message",
     "create_engine",
-    "create_sessionmaker",
     "current_revision",
+    "delete_joke",
     "get_joke",
     "get_user_method",
     "head_revision",
     "iter_rated_jokes",
+    "make_sessionmaker",
     "method_stats",
     "migrate",
     "record_vote",

@@ -9,6 +9,7 @@ with "database is locked". Keeping reads outside transactions keeps the busy tim
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,14 @@ def ensure_parent_dir(url: str | URL) -> None:
     path = sqlite_file(url)
     if path is None:
         return
+    if path.is_dir():  # caught here: the driver's error for this says only "unable to open"
+        raise DatabaseUnavailable(f"The database path {str(path)!r} is a folder, not a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatabaseUnavailable(
-            f"Cannot create the folder {str(path.parent)!r} for the database: {exc.strerror or exc}"
+            f"Cannot create the folder {str(path.parent)!r} for the database {str(path)!r}: "
+            f"{exc.strerror or exc}"
         ) from exc
 
 
@@ -78,8 +82,13 @@ def _apply_sqlite_pragmas(busy_timeout_ms: int, foreign_keys: bool) -> Any:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-        finally:
             cursor.close()
+        except BaseException:
+            # E.g. "file is not a database". Close gracefully so aiosqlite's worker thread ends
+            # now, not after the event loop is gone (the pool would only terminate it).
+            with contextlib.suppress(Exception):
+                dbapi_connection.close()
+            raise
 
     return on_connect
 
@@ -104,12 +113,17 @@ def create_engine(
     engine_kwargs.setdefault("json_serializer", _json_dumps)
     engine = create_async_engine(parsed, echo=echo, **engine_kwargs)
     if parsed.get_backend_name() == "sqlite":
+        # insert=True: before the dialect's own first-connect queries, so an unreadable file
+        # fails here, where the connection is closed cleanly.
         event.listen(
-            engine.sync_engine, "connect", _apply_sqlite_pragmas(busy_timeout_ms, foreign_keys)
+            engine.sync_engine,
+            "connect",
+            _apply_sqlite_pragmas(busy_timeout_ms, foreign_keys),
+            insert=True,
         )
     return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit (repository writes commit themselves)."""
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 
 class StorageError(Exception):
     """Base of every error the storage layer raises on purpose; `str()` is a human message."""
@@ -11,9 +13,11 @@ class DatabaseUnavailable(StorageError):
     """The database cannot be opened, created or migrated; the bot prints it and exits non-zero."""
 
 
-class StorageWriteError(StorageError):
+class StorageWriteError(StorageError, SQLAlchemyError):
     """A write failed (locked longer than the busy timeout, disk full, I/O error) and was rolled
-    back; nothing was saved. The driver's exception is kept as `__cause__`."""
+    back; nothing was saved. The driver's exception is kept as `__cause__`.
+
+    Also a `SQLAlchemyError`, so callers that catch the library's errors catch this too."""
 
 
 class JokeNotFound(StorageError, LookupError):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from storage.db import create_engine, create_sessionmaker, safe_url, sqlite_file
+from storage.db import create_engine, make_sessionmaker, safe_url, sqlite_file
 from storage.errors import StorageError
 from storage.repository import iter_rated_jokes
 from storage.stats import RatedJoke
@@ -47,7 +47,7 @@ async def export_ratings(database_url: str, out: Path) -> int:
     count = 0
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        async with create_sessionmaker(engine)() as session:
+        async with make_sessionmaker(engine)() as session:
             with tmp.open("w", encoding="utf-8") as stream:
                 async for joke in iter_rated_jokes(session):
                     stream.write(json.dumps(joke_record(joke), ensure_ascii=False) + "\n")

@@ -1,6 +1,6 @@
 """What the bot asks of the database, one async function per question or change.
 
-Style: every function takes an `AsyncSession` (from `storage.create_sessionmaker`). Writes commit
+Style: every function takes an `AsyncSession` (from `storage.make_sessionmaker`). Writes commit
 before they return, so a vote is durable by the time the bot answers the button press; reads
 leave no transaction open. Every write transaction starts with a write statement (usually the
 user upsert): SQLite then waits out a locked database with its busy timeout instead of failing
@@ -157,6 +157,17 @@ async def attach_message(
         await session.rollback()
         raise JokeNotFound(joke_id)
     await session.commit()
+
+
+@_guard("delete the joke")
+async def delete_joke(session: AsyncSession, joke_id: int) -> bool:
+    """Forget a joke and its votes (e.g. its message could not be sent); False if unknown."""
+    result = await session.execute(
+        delete(StoredJoke).where(StoredJoke.id == joke_id),
+        execution_options={"synchronize_session": False},
+    )
+    await session.commit()
+    return bool(result.rowcount)
 
 
 @_guard("read the joke", StorageError)
