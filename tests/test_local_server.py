@@ -27,6 +27,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ReplyParameters,
 )
 from aiogram.utils.backoff import BackoffConfig
 
@@ -178,6 +179,54 @@ async def test_long_polling_and_offset_confirmation(api: LocalBotApi, bot: Bot) 
         async with http.post(url, data=params) as response:
             assert await response.json() == {"ok": True, "result": []}
         assert 0.25 < time.monotonic() - started < 1.5
+
+
+async def test_replies_raw_updates_and_allowed_updates(api: LocalBotApi, bot: Bot) -> None:
+    asked = api.send_text(USER, "кот")
+    reply = await bot.send_message(
+        USER, "ответ", reply_parameters=ReplyParameters(message_id=asked.message_id)
+    )
+    assert reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == asked.message_id
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(USER, "x", reply_parameters=ReplyParameters(message_id=999))
+
+    joined = api.send_message(
+        USER,
+        chat_id=-77,
+        chat_type="group",
+        chat_title="Шутники",
+        new_chat_members=[api.bot_user],
+    )
+    member = {"user": api.bot_user, "status": "member"}
+    api.send_update(
+        {
+            "my_chat_member": {
+                "chat": {"id": -77, "type": "group", "title": "Шутники"},
+                "from": {"id": USER, "is_bot": False, "first_name": "A"},
+                "date": 0,
+                "old_chat_member": {**member, "status": "left"},
+                "new_chat_member": member,
+            }
+        }
+    )
+    api.send_update({"chat_member": {}})  # not asked for: Telegram never sends it
+    edited = api.edit_user_message(USER, asked.message_id, "кошка")
+    updates = await bot.get_updates(timeout=0)
+    assert [u.event_type for u in updates] == [
+        "message",
+        "message",
+        "my_chat_member",
+        "edited_message",
+    ]
+    group_message = updates[1].message
+    assert group_message is not None and group_message.chat.title == "Шутники"
+    assert group_message.message_id == joined.message_id
+    assert [u.id for u in group_message.new_chat_members or []] == [api.bot_id]
+    assert updates[3].edited_message is not None
+    assert updates[3].edited_message.text == "кошка" == edited.text
+    await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
+    assert api.all_updates_answered and api.updates[-2].dropped
 
 
 async def test_second_poller_ends_the_first_with_conflict(api: LocalBotApi, bot: Bot) -> None:
