@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -61,14 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = get_settings()
     if args.local:
-        asyncio.run(run_local(settings, args.host, args.port))
-        return 0
+        return _run_reporting(run_local(settings, args.host, args.port))
     if not settings.token():
         print(NO_TOKEN, file=sys.stderr)
         return 2
     from bot.app import run
 
-    asyncio.run(run(settings))
+    return _run_reporting(run(settings))
+
+
+def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
+    """Run the bot; a database that cannot be opened is a one-line message and exit 1."""
+    import storage
+
+    try:
+        asyncio.run(coro)
+    except storage.StorageError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

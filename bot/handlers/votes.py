@@ -8,7 +8,6 @@ from contextlib import suppress
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
@@ -36,9 +35,11 @@ async def vote(
         tally = await storage.record_vote(
             session, joke_id=joke.id, user_id=query.from_user.id, value=callback_data.value
         )
-    except SQLAlchemyError:
+    except storage.JokeNotFound:  # deleted between the lookup and the vote
+        await query.answer(texts.NOT_FOUND, show_alert=True)
+        return
+    except storage.StorageError:
         log.exception("could not store a vote")
-        await session.rollback()
         await query.answer(texts.VOTE_FAILED, show_alert=True)
         return
     await query.answer(texts.VOTE_THANKS if tally.user_vote is not None else texts.VOTE_REMOVED)
