@@ -1,0 +1,225 @@
+"""Partial-noising Gaussian diffusion over embeddings (DiffuSeq) with the v2 soft absorbing state.
+
+Only target positions (the joke and the padding after it) are ever noised; source positions are
+written back with their clean embeddings at every training and sampling step. The target part is
+noised around the learned absorbing vector m:  z_t = m + √ᾱ_t (z0 − m) + √(1−ᾱ_t) ε, so all the
+solvers below work on y = z − m, which is an ordinary variance-preserving diffusion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from generation.diffuseq.model import DiffuSeqModel
+
+SAMPLERS = ("dpm", "ddim", "ancestral")
+
+
+def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
+    """ᾱ_t for t = 0..T-1 (float64), built from betas like DiffuSeq (each beta capped at 0.999)."""
+    if schedule == "sqrt":
+
+        def alpha_bar(u: float) -> float:
+            return 1.0 - math.sqrt(u + 0.0001)
+
+    elif schedule == "cosine":
+
+        def alpha_bar(u: float) -> float:
+            return math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    else:
+        raise ValueError(f"unknown noise schedule {schedule!r}")
+    betas = [
+        min(1 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), 0.999) for i in range(steps)
+    ]
+    return torch.cumprod(1.0 - torch.tensor(betas, dtype=torch.float64), dim=0)
+
+
+def randn_rows(
+    generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device
+) -> Tensor:
+    """One standard-normal tensor per row, each from its own CPU generator.
+
+    Drawing every row from its own generator on the CPU is what makes a prompt's sample depend on
+    its seed only, not on its batch-mates or on the device.
+    """
+    rows = [torch.randn(tuple(shape), generator=g) for g in generators]
+    return torch.stack(rows).to(device)
+
+
+@dataclass
+class Batch:
+    ids: Tensor  # (B, L) token ids of [src][SEP][tgt][EOS][PAD…]
+    src_mask: Tensor  # (B, L) bool, True on source and SEP (never noised)
+    weights: Tensor  # (B, L) float loss weights: 0 on source, 1 on target+EOS, small on pad
+
+
+class Diffusion:
+    """Noise schedule, training losses and the three samplers."""
+
+    def __init__(self, steps: int = 2000, schedule: str = "sqrt", gamma: float = 0.5) -> None:
+        self.T = steps
+        self.gamma = gamma
+        ab = alphas_cumprod_for(schedule, steps)
+        ab_prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
+        self.alphas_cumprod = ab.float()
+        self.sqrt_ab = ab.sqrt().float()
+        self.sqrt_1mab = (1 - ab).sqrt().float()
+        # q(x_{t-1} | x_t, x0) for the ancestral sampler.
+        betas = 1 - ab / ab_prev
+        self.post_var = (betas * (1 - ab_prev) / (1 - ab)).float()
+        self.post_c0 = (betas * ab_prev.sqrt() / (1 - ab)).float()
+        self.post_ct = ((1 - ab_prev) * (1 - betas).sqrt() / (1 - ab)).float()
+
+    # ------------------------------------------------------------------ training
+
+    def q_sample(
+        self,
+        model: DiffuSeqModel,
+        batch: Batch,
+        t: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Noise a clean batch to step t. Returns (z_t, clean embeddings)."""
+        ids, src = batch.ids, batch.src_mask
+        dev = ids.device
+        emb = model.embed(ids)
+        m = model.mean_embed
+        ab = self.alphas_cumprod.to(dev)[t][:, None, None]
+        tgt = ~src[..., None]
+
+        def rnd(shape: Sequence[int]) -> Tensor:
+            return torch.randn(tuple(shape), generator=generator, device=dev)
+
+        # z0 = Emb(w) + σ0 ε on the target (DiffuSeq's _get_x_start); the source stays clean.
+        x0 = emb + self.sqrt_1mab[0].item() * rnd(emb.shape)
+        # v2 discrete noise: a target token becomes the absorbing vector with prob γ√(1−ᾱ_t).
+        p = self.gamma * (1 - ab).sqrt()
+        u = torch.rand((*emb.shape[:2], 1), generator=generator, device=dev)
+        x0 = torch.where((u < p) & tgt, m.expand_as(x0), x0)
+        zt = m + ab.sqrt() * (x0 - m) + (1 - ab).sqrt() * rnd(emb.shape)
+        zt = torch.where(tgt, zt, emb)
+        return zt, emb
+
+    def training_losses(
+        self,
+        model: DiffuSeqModel,
+        batch: Batch,
+        t: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        autocast: Callable[[], object] | None = None,
+    ) -> dict[str, Tensor]:
+        """loss = x0 MSE + prior (tT) term + rounding cross-entropy, weighted over the target."""
+        ids, w = batch.ids, batch.weights
+        dev = ids.device
+        if t is None:
+            t = torch.randint(0, self.T, (ids.shape[0],), device=dev, generator=generator)
+        zt, emb = self.q_sample(model, batch, t, generator)
+        if autocast is not None:
+            with autocast():  # type: ignore[attr-defined]
+                pred = model(zt, t)
+        else:
+            pred = model(zt, t)
+        pred = pred.float()
+        wsum = w.sum().clamp_min(1e-8)
+        mse = (((pred - emb) ** 2).mean(-1) * w).sum() / wsum
+        # Prior term: the mean of q(z_T | z0) should sit on the absorbing state.
+        m = model.mean_embed
+        tT = (((self.sqrt_ab[-1].item() * (emb - m)) ** 2).mean(-1) * w).sum() / wsum
+        # Rounding loss on z0 = Emb + σ0 ε, only where the weight is positive.
+        sel = w > 0
+        x0_noisy = emb[sel] + self.sqrt_1mab[0].item() * torch.randn(
+            emb[sel].shape, device=dev, generator=generator
+        )
+        ce_tok = F.cross_entropy(model.logits(x0_noisy), ids[sel], reduction="none")
+        ce = (ce_tok * w[sel]).sum() / wsum
+        loss = mse + tT + ce
+        return {"loss": loss, "mse": mse.detach(), "tT": tT.detach(), "ce": ce.detach()}
+
+    # ------------------------------------------------------------------ sampling
+
+    def _x0(self, model: DiffuSeqModel, z: Tensor, t: int, clamp: bool, amp: bool) -> Tensor:
+        tt = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
+        with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
+            x0 = model(z, tt)
+        x0 = x0.float()
+        if clamp:
+            x0 = model.nearest_embedding(x0)
+        return x0
+
+    @torch.no_grad()
+    def sample(
+        self,
+        model: DiffuSeqModel,
+        ids: Tensor,
+        src_mask: Tensor,
+        generators: Sequence[torch.Generator],
+        sampler: str = "dpm",
+        steps: int = 20,
+        clamp: bool | None = None,
+        amp: bool = False,
+    ) -> Tensor:
+        """Denoise the target part of every row; returns token ids (B, L).
+
+        `dpm` is DPM-Solver++(2M) in x0 form and `ddim` is deterministic DDIM, both on `steps`
+        time-uniform points; `ancestral` runs all T posterior steps with fresh noise and, by
+        default, the clamping trick (x0-hat replaced by the nearest embedding).
+        """
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
+        if clamp is None:
+            clamp = sampler == "ancestral"
+        dev = ids.device
+        L = ids.shape[1]
+        d = model.config.emb_dim
+        emb_src = model.embed(ids)
+        m = model.mean_embed
+        tgt = ~src_mask[..., None]
+        y = randn_rows(generators, (L, d), dev)
+
+        def z_of(y: Tensor) -> Tensor:
+            return torch.where(tgt, m + y, emb_src)
+
+        a = self.sqrt_ab.to(dev)
+        s = self.sqrt_1mab.to(dev)
+        if sampler == "ancestral":
+            c0, ct, var = (x.to(dev) for x in (self.post_c0, self.post_ct, self.post_var))
+            for t in range(self.T - 1, -1, -1):
+                x0 = self._x0(model, z_of(y), t, clamp, amp) - m
+                if t > 0:
+                    y = c0[t] * x0 + ct[t] * y + var[t].sqrt() * randn_rows(generators, (L, d), dev)
+                else:
+                    y = x0
+        else:
+            steps = max(1, min(int(steps), self.T))
+            grid = torch.linspace(self.T - 1, 0, steps + 1).round().long().tolist()
+            prev_x0: Tensor | None = None
+            h_prev = 0.0
+            for i in range(steps):
+                ts, tn = grid[i], grid[i + 1]
+                if ts == tn:
+                    continue
+                x0 = self._x0(model, z_of(y), ts, clamp, amp) - m
+                if sampler == "ddim":
+                    eps = (y - a[ts] * x0) / s[ts]
+                    y = a[tn] * x0 + s[tn] * eps
+                    continue
+                lam_s = torch.log(a[ts] / s[ts])
+                lam_t = torch.log(a[tn] / s[tn])
+                h = (lam_t - lam_s).item()
+                if prev_x0 is None or h_prev == 0.0:
+                    D = x0
+                else:
+                    r = h_prev / h
+                    D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+                y = (s[tn] / s[ts]) * y - a[tn] * math.expm1(-h) * D
+                prev_x0, h_prev = x0, h
+        z = z_of(y)
+        tokens = model.logits(z).argmax(-1)
+        return torch.where(src_mask, ids, tokens)
