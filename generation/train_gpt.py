@@ -266,10 +266,13 @@ def save_checkpoint(
 def plot_curves(
     history: list[dict[str, Any]], train_curve: list[tuple[int, float]], path: Path
 ) -> None:
-    import matplotlib
+    try:  # plotting is a convenience: a machine without matplotlib still trains and saves
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
 
     fig, ax = plt.subplots(figsize=(7, 4))
     if train_curve:
@@ -350,6 +353,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--samples", type=int, default=len(SAMPLE_PROMPTS), help="samples per eval")
+    ap.add_argument(
+        "--state-every-minutes",
+        type=float,
+        default=2.0,
+        help="min minutes between trainer_state.pt saves at evals (always saved at the end)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.max_steps is None and args.max_minutes is None:
@@ -455,7 +464,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             fr = max(fr, elapsed() / max_seconds)
         return fr
 
-    def run_eval() -> None:
+    last_state_save = [time.monotonic()]
+    saved_state_step = [-1]
+
+    def run_eval(final: bool = False) -> None:
         nonlocal best
         metrics = evaluate(model, valid_split, pad_id, args.eval_batch_size, amp)
         recent = [loss for s, loss in train_curve[-5:]]
@@ -482,6 +494,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         )
         for text in sample(model, tokenizer, SAMPLE_PROMPTS[: args.samples], seed=step):
             tqdm.write("  > " + text.replace("\n", " / "), file=sys.stderr)
+        if final or time.monotonic() - last_state_save[0] >= args.state_every_minutes * 60:
+            save_state()
+        write_metrics()
+
+    def save_state() -> None:
+        last_state_save[0] = time.monotonic()
+        saved_state_step[0] = step
         torch.save(
             {
                 "config": model.config.to_dict(),
@@ -500,7 +519,6 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             },
             args.run_dir / STATE_FILE,
         )
-        write_metrics()
 
     def write_metrics() -> dict[str, Any]:
         wall = elapsed()
@@ -563,7 +581,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             epoch, pos = epoch + 1, 0
     bar.close()
     if last_eval_step != step:
-        run_eval()
+        run_eval(final=True)
+    elif saved_state_step[0] != step:
+        save_state()  # the last eval skipped it
     metrics = write_metrics()
     metrics["total_wall_s"] = round(time.monotonic() - t_start, 1)
     print(
