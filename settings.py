@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Generation: models
     gpt_model: str = DEFAULT_GPT_MODEL
     gpt_tokenizer: str | None = None
+    gpt_dtype: str = "float32"
+    gpt_prepend_bos: bool | None = None  # None: read the model's own flag
     gpt_dtype: str = "float32"  # float32 | bfloat16
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     gpt_temperature: float = 0.8
     gpt_top_p: float = 0.95
     diffuseq_steps: int = 20
+    diffuseq_sampler: str = "dpm"
     diffuseq_sampler: str = "dpm"
     diffuseq_mbr: int = 1
 

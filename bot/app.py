@@ -11,12 +11,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
-from generation.registry import MethodRegistry, build_registry
-from generation.service import GenerationService
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import storage
 from bot.dispatcher import build_dispatcher
+from generation.registry import MethodRegistry, build_registry
+from generation.service import GenerationService
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ async def create_app(settings: Settings, *, registry: MethodRegistry | None = No
             timeout_s=settings.generation_timeout_s,
             batch_window_ms=settings.batch_window_ms,
             max_batch_size=settings.max_batch_size,
+            torch_threads=settings.torch_threads or None,
+            stop_grace_s=settings.shutdown_grace_s,
         )
         await service.start()
         stack.push_async_callback(service.stop)
