@@ -148,7 +148,7 @@ def test_losses_are_finite_and_pad_downweighted(tok_dir: Path) -> None:
     model = DiffuSeqModel(cfg)
     batch, _ = tiny_batch(tokenizer, cfg)
     out = Diffusion(cfg.diffusion_steps).training_losses(model, batch)
-    assert set(out) == {"loss", "mse", "tT", "ce"}
+    assert set(out) == {"loss", "mse", "tT", "ce", "nll"}
     assert torch.isfinite(out["loss"]) and out["loss"] > 0
     out["loss"].backward()
     assert model.mean_embed.grad is not None and model.embed.weight.grad is not None

@@ -114,8 +114,14 @@ class Diffusion:
         t: Tensor | None = None,
         generator: torch.Generator | None = None,
         autocast: Callable[[], object] | None = None,
+        x0_ce_weight: float = 0.0,
     ) -> dict[str, Tensor]:
-        """loss = x0 MSE + prior (tT) term + rounding cross-entropy, weighted over the target."""
+        """loss = x0 MSE + prior (tT) term + rounding cross-entropy, weighted over the target.
+
+        `nll`, the cross-entropy of the tied head on the predicted x0, is always reported (as
+        DiffuSeq logs it) and added to the loss with `x0_ce_weight` (0 = the paper's loss; a
+        positive weight is the "anchor" loss of later work, which speeds up early training).
+        """
         ids, w = batch.ids, batch.weights
         dev = ids.device
         if t is None:
@@ -139,8 +145,18 @@ class Diffusion:
         )
         ce_tok = F.cross_entropy(model.logits(x0_noisy), ids[sel], reduction="none")
         ce = (ce_tok * w[sel]).sum() / wsum
+        nll_tok = F.cross_entropy(model.logits(pred[sel]), ids[sel], reduction="none")
+        nll = (nll_tok * w[sel]).sum() / wsum
         loss = mse + tT + ce
-        return {"loss": loss, "mse": mse.detach(), "tT": tT.detach(), "ce": ce.detach()}
+        if x0_ce_weight:
+            loss = loss + x0_ce_weight * nll
+        return {
+            "loss": loss,
+            "mse": mse.detach(),
+            "tT": tT.detach(),
+            "ce": ce.detach(),
+            "nll": nll.detach(),
+        }
 
     # ------------------------------------------------------------------ sampling
 
