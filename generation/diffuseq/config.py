@@ -57,5 +57,5 @@ class DiffuSeqConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"emb_dim": 32, "hidden": 64, "layers": 2, "heads": 2, "ffn": 128},
     "cpu": {"emb_dim": 128, "hidden": 192, "layers": 4, "heads": 4, "ffn": 768},
-    "gpu": {"emb_dim": 128, "hidden": 384, "layers": 6, "heads": 6, "ffn": 1536},
+    "gpu": {"emb_dim": 128, "hidden": 384, "layers": 8, "heads": 6, "ffn": 1536},
 }
