@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for the fp32 parts (rounding head)
     resume_state: dict[str, Any] | None = None
     if args.resume:
         run_dir = Path(args.resume)
