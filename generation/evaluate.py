@@ -367,24 +367,26 @@ class Output:
 
 
 class RecordingBackend:
-    """Wraps a loaded backend and keeps the raw texts of its calls (and DiffuSeq's
-    `model_started` flags), so the evaluation sees what the service post-processed."""
+    """Wraps a loaded backend and keeps the raw text of every row it generated (and DiffuSeq's
+    `model_started` flag), keyed by (prompt, seed), so the evaluation sees what the service
+    post-processed."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.model_id = inner.model_id
-        self.calls: list[list[tuple[str, bool | None]]] = []
+        self.rows: dict[tuple[str, int | None], tuple[str, bool | None]] = {}
 
     def generate(
         self, prompts: Sequence[str], params: Mapping[str, Any], seeds: Sequence[int | None]
     ) -> list[str]:
         if hasattr(self.inner, "generate_detailed"):
             samples = self.inner.generate_detailed(prompts, params, seeds)
-            self.calls.append([(s.text, s.model_started) for s in samples])
-            return [s.text for s in samples]
-        raws = self.inner.generate(prompts, params, seeds)
-        self.calls.append([(raw, None) for raw in raws])
-        return raws
+            rows = [(s.text, s.model_started) for s in samples]
+        else:
+            rows = [(raw, None) for raw in self.inner.generate(prompts, params, seeds)]
+        for prompt, seed, row in zip(prompts, seeds, rows, strict=True):
+            self.rows[(prompt, seed)] = row
+        return [raw for raw, _ in rows]
 
     def warmup(self) -> None:
         self.inner.warmup()
@@ -416,48 +418,67 @@ async def generate_through_service(
     method: str,
     words: Sequence[str],
     recorder: RecordingBackend,
-    seed: int,
+    seeds: Sequence[int],
     threads: int | None,
-    progress: Callable[[str], None] | None = None,
+    *,
+    concurrent: bool,
 ) -> list[Output]:
-    """One request per word, one at a time: the latency a single user sees (no queueing)."""
+    """One request (count 1) per word through a `GenerationService`.
+
+    concurrent=False: one request at a time, so `latency_ms` is what a single user waits for
+    one joke (empty queue, batch of one). concurrent=True: all requests at once, so the service
+    batches them as it would under load (up to 32 rows per backend call); the texts are the same
+    (every backend's rows are independent of their batch-mates), the latencies include queueing
+    and are not reported. Sampling methods get the word's seed from `seeds`; beam search
+    (deterministic) gets no seed, i.e. its best beam, as a user's first request does.
+    """
     service = GenerationService(
         registry,
-        queue_depth=4,
+        queue_depth=len(words) + 1,
         timeout_s=3600,
-        batch_window_ms=0,
+        batch_window_ms=5 if concurrent else 0,
+        max_batch_size=32,
         torch_threads=threads,
         preload=[method],
     )
+    deterministic = registry.method(method).deterministic
+    requests = [
+        GenerationRequest(prompt=word, method=method, count=1, seed=None if deterministic else seed)
+        for word, seed in zip(words, seeds, strict=True)
+    ]
+
+    async def one(request: GenerationRequest) -> tuple[str, float]:
+        started = time.monotonic()
+        try:
+            jokes = await service.generate(request)
+            return jokes[0].text, jokes[0].latency_ms
+        except GenerationError as error:
+            log.info("%s %r: %s", method, request.prompt, error)
+            return "", (time.monotonic() - started) * 1000
+
     await service.start()
-    outputs: list[Output] = []
     try:
-        for index, word in enumerate(words):
-            recorder.calls.clear()
-            request = GenerationRequest(prompt=word, method=method, count=1, seed=seed + index)
-            started = time.monotonic()
-            try:
-                jokes = await service.generate(request)
-                text, latency = jokes[0].text, jokes[0].latency_ms
-            except GenerationError as error:
-                log.info("%s %r: %s", method, word, error)
-                text, latency = "", (time.monotonic() - started) * 1000
-            raw, started_flag = recorder.calls[-1][0] if recorder.calls else ("", None)
-            outputs.append(
-                Output(
-                    word=word,
-                    text=text,
-                    raw=raw,
-                    latency_ms=latency,
-                    seed=seed + index,
-                    model_started=started_flag,
-                    natural_end=bool(text) and model_wrote_sentence_end(raw, word),
-                )
-            )
-            if progress and (index + 1) % 25 == 0:
-                progress(f"{method}: {index + 1}/{len(words)}")
+        if concurrent:
+            results = await asyncio.gather(*(one(r) for r in requests))
+        else:
+            results = [await one(r) for r in requests]
     finally:
         await service.stop()
+    outputs = []
+    for request, (text, latency) in zip(requests, results, strict=True):
+        row_seed = 0 if deterministic else request.seed
+        raw, started_flag = recorder.rows.get((request.prompt, row_seed), ("", None))
+        outputs.append(
+            Output(
+                word=request.prompt,
+                text=text,
+                raw=raw,
+                latency_ms=latency,
+                seed=row_seed or 0,
+                model_started=started_flag,
+                natural_end=bool(text) and model_wrote_sentence_end(raw, request.prompt),
+            )
+        )
     return outputs
 
 
@@ -505,7 +526,8 @@ def batched_samples(
 ) -> tuple[list[list[Output]], float]:
     """`per_word` samples for each word straight from the backend in batches (throughput mode),
     post-processed like the service does. Returns the groups and the seconds per joke."""
-    rows = [(w, seed + j) for w in words for j in range(per_word)]
+    # Every row its own seed: rows sharing one would start from the same noise.
+    rows = [(w, seed + i * per_word + j) for i, w in enumerate(words) for j in range(per_word)]
     outputs: list[Output] = []
     started = time.perf_counter()
     for start in range(0, len(rows), batch_rows):
@@ -570,10 +592,12 @@ class EvalConfig:
     diffuseq: Path | None = Path("models/diffuseq")
     words: int = 200
     nouns: int = len(COMMON_NOUNS)
-    diversity_words: int = 100
+    latency_words: int = 20
+    diversity_words: int = 40
     samples_per_word: int = 5
-    sweep_words: int = 50
-    full_steps_words: int = 10
+    sweep_words: int = 20
+    full_steps_words: int = 3
+    sweep_latency_words: int = 3
     steps: tuple[int, ...] = STEP_SWEEP
     bpc_limit: int | None = None
     threads: int = 2
@@ -586,9 +610,11 @@ class EvalConfig:
         values: dict[str, Any] = {
             "words": 10,
             "nouns": 5,
-            "diversity_words": 5,
+            "latency_words": 4,
+            "diversity_words": 4,
             "sweep_words": 4,
-            "full_steps_words": 2,
+            "full_steps_words": 1,
+            "sweep_latency_words": 1,
             "bpc_limit": 200,
             "quick": True,
         }
@@ -698,16 +724,42 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
     all_words = words + nouns
 
     registry, recorders = recording_registry(source, methods)
+    seeds = {word: cfg.seed + index for index, word in enumerate(all_words)}
+    latency_words = mixed_words(words, nouns, cfg.latency_words)
     outputs: dict[str, list[Output]] = {}
     for method in methods:
-        progress(f"{method}: {len(all_words)} words through the service ...")
         recorder = recorders[source.method(method).backend_key]
+        progress(f"{method}: {len(all_words)} words through the service, batched ...")
         outputs[method] = asyncio.run(
             generate_through_service(
-                registry, method, all_words, recorder, cfg.seed, cfg.threads, progress
+                registry,
+                method,
+                all_words,
+                recorder,
+                [seeds[w] for w in all_words],
+                cfg.threads,
+                concurrent=True,
+            )
+        )
+        progress(f"{method}: latency, {len(latency_words)} requests one at a time ...")
+        timed = asyncio.run(
+            generate_through_service(
+                registry,
+                method,
+                latency_words,
+                recorder,
+                [seeds[w] for w in latency_words],
+                cfg.threads,
+                concurrent=False,
             )
         )
         row = summarize(outputs[method], fluency)
+        by_word = {o.word: o.text for o in outputs[method]}
+        row["median_latency_ms"] = statistics.median(o.latency_ms for o in timed)
+        row["latency_n"] = len(timed)
+        row["same_text_alone_and_batched"] = sum(o.text == by_word[o.word] for o in timed) / len(
+            timed
+        )
         row["by_source"] = {
             "test words": summarize(outputs[method][: len(words)]),
             "common nouns": summarize(outputs[method][len(words) :]),
@@ -719,11 +771,7 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
         progress(f"{method}: valid {row['valid']:.3f}, median {row['median_latency_ms']:.0f} ms")
 
     # Diversity: 5 samples per word, gpt-sample vs diffuseq, straight from the backends in batches.
-    div_words = list(all_words)
-    if cfg.diversity_words < len(all_words):
-        # Half nouns, the rest test words, so both kinds of prompt are represented.
-        n_nouns = min(cfg.diversity_words // 2, len(nouns))
-        div_words = words[: cfg.diversity_words - n_nouns] + nouns[:n_nouns]
+    div_words = mixed_words(words, nouns, cfg.diversity_words)
     for method in (m for m in (GPT_SAMPLE, DIFFUSEQ) if m in methods):
         progress(f"{method}: {cfg.samples_per_word} samples x {len(div_words)} words ...")
         groups, per_joke = batched_samples(
@@ -741,7 +789,8 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
         report.diversity[method] = row
 
     if DIFFUSEQ in methods:
-        report.sweep = step_sweep(cfg, source, all_words, fluency, progress)
+        sweep_words = mixed_words(words, nouns, cfg.sweep_words)
+        report.sweep = step_sweep(cfg, source, sweep_words, fluency, progress)
 
     report.seconds = time.perf_counter() - started
     return report
@@ -755,6 +804,12 @@ def _sample_picks(
     return first + list(outputs[len(words) : len(words) + 20 - len(first)])
 
 
+def mixed_words(words: Sequence[str], nouns: Sequence[str], n: int) -> list[str]:
+    """n starting words, half of them nouns (when there are enough), the rest test words."""
+    n_nouns = min(n // 2, len(nouns))
+    return list(words[: n - n_nouns]) + list(nouns[:n_nouns])
+
+
 def step_sweep(
     cfg: EvalConfig,
     source: MethodRegistry,
@@ -762,26 +817,48 @@ def step_sweep(
     fluency: Callable[[Sequence[str]], float],
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """DiffuSeq quality and single-request latency at several step counts on the same words.
+    """DiffuSeq quality, throughput and single-request latency at several step counts.
 
-    The longest chain (the full step count) runs on the first `full_steps_words` words only (it
-    is slow on a CPU); the others run on `sweep_words` and are also reported on that same small
-    subset.
+    Quality: one sample per word, the words in batches, every step count on the same words and
+    seeds. The longest chain (the full step count) runs on the first `full_steps_words` words
+    only (it is slow on a CPU); the shorter ones are also reported on that subset, like for like.
+    Latency: a single word alone (batch of one), median over `sweep_latency_words` words; for the
+    longest chain it is extrapolated linearly from the next-longest (every step runs the same
+    network once, so time grows linearly with steps; the batched time per joke is measured).
     """
     backend = source.backend(DIFFUSEQ)
     base = dict(source.method(DIFFUSEQ).params)
-    sweep_words = list(words[: cfg.sweep_words])
-    small = min(cfg.full_steps_words, len(sweep_words))
-    rows: list[dict[str, Any]] = []
+    words = list(words)
     longest = max(cfg.steps)
+    shorter = sorted(s for s in cfg.steps if s != longest)
+    small = min(cfg.full_steps_words, len(words)) if shorter else len(words)
+    latency: dict[int, float] = {}
+    for steps in shorter or [longest]:
+        progress(f"diffuseq sweep: latency at {steps} steps ...")
+        outs = single_calls(
+            backend, {**base, "steps": steps}, words[: cfg.sweep_latency_words], cfg.seed
+        )
+        latency[steps] = statistics.median(o.latency_ms for o in outs)
+    rows: list[dict[str, Any]] = []
     for steps in cfg.steps:
-        full = steps == longest and len(cfg.steps) > 1
-        chosen = sweep_words[:small] if full else sweep_words
+        chosen = words[:small] if steps == longest else words
         progress(f"diffuseq sweep: {steps} steps x {len(chosen)} words ...")
-        outs = single_calls(backend, {**base, "steps": steps}, chosen, cfg.seed + 20_000)
-        rows.append({"steps": steps, "words": len(outs), **summarize(outs, fluency)})
-        if not full and small < len(outs):
-            rows.append({"steps": steps, "words": small, **summarize(outs[:small], fluency)})
+        groups, per_joke = batched_samples(
+            backend, {**base, "steps": steps}, chosen, 1, cfg.seed, batch_rows=20
+        )
+        outs = [g[0] for g in groups]
+        extrapolated = steps not in latency
+        ms = latency[shorter[-1]] * steps / shorter[-1] if extrapolated else latency[steps]
+        extra = {
+            "seconds_per_joke_batched": per_joke,
+            "median_latency_ms": ms,
+            "latency_extrapolated": extrapolated,
+        }
+        rows.append({"steps": steps, "words": len(outs), **summarize(outs, fluency), **extra})
+        if steps != longest and small < len(outs):
+            rows.append(
+                {"steps": steps, "words": small, **summarize(outs[:small], fluency), **extra}
+            )
     rows.sort(key=lambda r: (r["words"], -r["steps"]))
     return rows
 
@@ -805,6 +882,10 @@ def _ms(x: float) -> str:
 
 def _table_head(*columns: str) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _latency_n(report: Report) -> int:
+    return next((row.get("latency_n", 0) for row in report.main.values()), 0)
 
 
 def _met(ok: bool) -> str:
@@ -891,8 +972,12 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         + ".",
         "",
         "Each method writes one joke per word through the real `GenerationService` "
-        "(`build_registry` presets, post-processing included), one request at a time, so the "
-        "latency is what a single user waits for one joke (queue empty, batch of one). A joke "
+        "(`build_registry` presets, post-processing included). For the quality columns all "
+        "requests are submitted at once and the service batches them (up to 32 rows per call; "
+        "every backend's rows are independent of their batch-mates, so the texts are those a "
+        "lone request gets). *Median latency* comes from a separate run of "
+        f"{_latency_n(report)} requests (half test words, half nouns) sent one at a time: what a "
+        "single user waits for one joke (empty queue, batch of one). A joke "
         "is **valid** when it (a) starts with the word, (b) ends at a sentence end the model wrote "
         '(the post-processor\'s "…" fallback for a text without one does not count), (c) has no '
         "repeated word 3-gram and (d) is 20–200 characters long. distinct-n = distinct word "
@@ -972,16 +1057,21 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         lines += [
             "### DiffuSeq: denoising steps",
             "",
-            f"Sampler `{preset.get('sampler')}`, mbr {preset.get('mbr')}; each word is its own "
-            "backend call (batch of one), so latency is per joke. The full 2000-step chain is "
-            f"slow on a CPU, so it runs on the first {report.config['full_steps_words']} words "
-            "only; the shorter chains run on more words and are also shown on that same small "
-            "subset for a like-for-like comparison.",
+            f"Sampler `{preset.get('sampler')}`, mbr {preset.get('mbr')}. Quality: one sample "
+            "per word (half test words, half nouns), same words and seeds for every step count, "
+            "generated in batches of 20; *time per joke (batched)* is that batch time per joke. "
+            "*Latency* is one word alone (batch of one, median of "
+            f"{report.config['sweep_latency_words']} words). The full 2000-step chain is slow on "
+            f"a CPU, so its quality is measured on the first {report.config['full_steps_words']} "
+            "words only (the shorter chains are also shown on that same subset, like for like), "
+            "and its single-joke latency is extrapolated linearly from the 100-step one (marked "
+            "≈; each step runs the same network once).",
             "",
             *_table_head(
                 "steps",
                 "words",
-                "median latency",
+                "latency (1 joke)",
+                "time per joke (batched)",
                 "valid",
                 "model wrote the word",
                 "ends",
@@ -992,7 +1082,10 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         ]
         for row in report.sweep:
             lines.append(
-                f"| {row['steps']} | {row['words']} | {_ms(row['median_latency_ms'])} | "
+                f"| {row['steps']} | {row['words']} | "
+                f"{'≈ ' if row.get('latency_extrapolated') else ''}"
+                f"{_ms(row['median_latency_ms'])} | "
+                f"{_ms(1000 * row['seconds_per_joke_batched'])} | "
                 f"{_pct(row['valid'])} | {_pct(row['model_started'])} | {_pct(row['ends'])} | "
                 f"{_f(row['distinct_1'])} | {_f(row['distinct_2'])} | "
                 f"{_f(row.get('fluency_bpc'))} |"

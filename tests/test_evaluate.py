@@ -261,21 +261,27 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
         diffuseq=tmp_path / "dq",
         words=3,
         nouns=2,
+        latency_words=2,
         diversity_words=2,
         samples_per_word=2,
         sweep_words=3,
         full_steps_words=1,
+        sweep_latency_words=1,
         steps=(6, 3),
         threads=1,
     )
     report = run(config, progress=lambda _: None)
     assert set(report.main) == {"gpt", "gpt-sample", "diffuseq"}
     assert report.main["gpt"]["n"] == 5 and len(report.samples["gpt"]) == 5
+    # Alone or batched with others, a request gets the same joke.
+    assert all(row["same_text_alone_and_batched"] == 1.0 for row in report.main.values())
+    assert report.main["gpt"]["latency_n"] == 2
     assert 0.0 < report.bpc["bpc"]["gpt"]["test"] < 20
     assert report.bpc["bpc"]["trigram-kn"]["gold"] < report.bpc["bpc"]["unigram"]["gold"]
     assert report.main["diffuseq"]["model_started"] is not None
     assert set(report.diversity) == {"gpt-sample", "diffuseq"}
     assert [(r["steps"], r["words"]) for r in report.sweep] == [(6, 1), (3, 1), (3, 3)]
+    assert report.sweep[0]["latency_extrapolated"] and not report.sweep[1]["latency_extrapolated"]
 
     out = tmp_path / "QUALITY.md"
     out.write_text("old\n<!-- notes:start -->\nkeep me\n<!-- notes:end -->\n", encoding="utf-8")
