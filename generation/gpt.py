@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 BOS_FLAG = "prepend_bos"
 TRAIN_SUMMARY = "train_summary.json"  # written by generation.train_gpt next to the weights
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 #: Decoding parameters a preset may set; anything else is a typo and is refused.
 KNOWN_PARAMS = frozenset(
@@ -204,11 +205,17 @@ class GptBackend:
             if name is not None and _is_local(name) and not Path(str(name)).expanduser().exists():
                 raise FileNotFoundError(f"model folder not found: {name}")
         tokenizer_source = str(tokenizer if tokenizer is not None else model)
+        hint = "" if tokenizer is not None else " (name a separate one, e.g. GPT_TOKENIZER)"
+        local_dir = Path(tokenizer_source).expanduser()
+        if local_dir.is_dir() and not any((local_dir / f).exists() for f in TOKENIZER_FILES):
+            # transformers 5 would quietly build an empty tokenizer from such a folder.
+            raise OSError(f"no tokenizer files in {tokenizer_source}{hint}")
         try:
             tok = AutoTokenizer.from_pretrained(tokenizer_source)
         except (OSError, ValueError) as error:
-            hint = "" if tokenizer is not None else " (name a separate one, e.g. GPT_TOKENIZER)"
             raise OSError(f"no tokenizer at {tokenizer_source}{hint}: {error}") from error
+        if len(tok) < 2:
+            raise OSError(f"the tokenizer at {tokenizer_source} is empty{hint}")
         lm = AutoModelForCausalLM.from_pretrained(str(model), dtype=resolve_dtype(dtype))
         lm.to(device)
         if prepend_bos is None:

@@ -123,9 +123,10 @@ class MethodRegistry:
     def method(self, name: str) -> Method:
         with self._lock:
             method = self._methods.get(name)
-            if method is None or method.backend_key in self._failed:
-                raise UnknownMethod(f"unknown generation method {name!r}; known: {self.names()}")
-            return method
+            usable = method is not None and method.backend_key not in self._failed
+        if method is None or not usable:
+            raise UnknownMethod(f"unknown generation method {name!r}; known: {self.names()}")
+        return method
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()

@@ -10,6 +10,8 @@ Use `make_tiny_gpt(folder)` directly or the session fixtures in `tests/conftest.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,17 +142,27 @@ def tiny_gpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_gpt(tmp_path_factory.mktemp("models") / "gpt")
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt_split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The original hub layout: a model folder without a tokenizer + a separate tokenizer folder.
+def split_layout(source: Path | str, root: Path | str) -> tuple[Path, Path]:
+    """Copy a model folder into the original hub layout: `<root>/gpt-short-jokes` holds the model
+    only (no `prepend_bos` flag), `<root>/rugpt3small` the tokenizer. Returns both folders."""
+    source, root = Path(source), Path(root)
+    model_dir, tokenizer_dir = root / "gpt-short-jokes", root / "rugpt3small"
+    model_dir.mkdir(parents=True)
+    tokenizer_dir.mkdir(parents=True)
+    for file in source.iterdir():
+        is_tokenizer = file.name.startswith(("tokenizer", "special_tokens", "vocab", "merges"))
+        shutil.copy2(file, (tokenizer_dir if is_tokenizer else model_dir) / file.name)
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("prepend_bos", None)
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return model_dir, tokenizer_dir
 
-    No `prepend_bos` flag, like `abletobetable/gpt-short-jokes`.
-    """
-    root = tmp_path_factory.mktemp("hub")
-    model = make_tiny_gpt(
-        root / "gpt-short-jokes",
-        with_tokenizer=False,
-        tokenizer_path=root / "rugpt3small",
-        prepend_bos=False,
-    )
-    return model, root / "rugpt3small"
+
+@pytest.fixture(scope="session")
+def tiny_gpt_split(
+    tiny_gpt_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The original hub layout (`abletobetable/gpt-short-jokes` + a separate rugpt3 tokenizer):
+    a model folder without tokenizer or `prepend_bos` flag, and a tokenizer folder."""
+    return split_layout(tiny_gpt_dir, tmp_path_factory.mktemp("hub"))
