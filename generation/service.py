@@ -286,8 +286,12 @@ class GenerationService:
                 pending.append(item)
             stopping = self._gather(pending, stopping)
             batch = self._select(pending)
-            if batch:
+            try:
                 self._execute(batch)
+            except Exception as error:  # a bug outside the model call: fail the batch, go on
+                log.exception("generation batch crashed")
+                for job in batch:
+                    self._fail(job, error)
 
     def _gather(self, pending: deque[_Job], stopping: bool) -> bool:
         """Pull queued jobs into `pending`; wait out the first job's batching window."""
@@ -330,6 +334,8 @@ class GenerationService:
         return batch
 
     def _execute(self, batch: list[_Job]) -> None:
+        if not batch:
+            return
         method = batch[0].method
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [seed for job in batch for seed in job.seeds]

@@ -184,6 +184,21 @@ async def test_garbage_output_is_an_error(make_service: Any) -> None:
         await service.generate(GenerationRequest("Молоко", "fake"))
 
 
+async def test_worker_survives_a_broken_backend_result(make_service: Any) -> None:
+    class Broken(FakeBackend):
+        def generate(self, prompts: Sequence[str], *_: Any) -> list[str]:
+            return [None for _ in prompts]  # type: ignore[misc]
+
+    backend = Broken()
+    registry = fake_registry(backend)
+    registry.add_backend("ok", FakeBackend())
+    registry.add_method("ok", "Ok", "ok", {"do_sample": True})
+    service = await make_service(registry)
+    with pytest.raises(GenerationError):
+        await service.generate(GenerationRequest("Молоко", "fake"))
+    assert await service.generate(GenerationRequest("Молоко", "ok"))  # the worker lives on
+
+
 async def test_unknown_method_and_bad_requests(make_service: Any) -> None:
     service = await make_service(fake_registry(FakeBackend()))
     with pytest.raises(UnknownMethod):
