@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = get_settings()
+    from bot.redaction import install_token_redaction
+
+    install_token_redaction(settings.token())
     if args.local:
         return _run_reporting(run_local(settings, args.host, args.port))
     if not settings.token():
@@ -73,14 +76,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
-    """Run the bot; a database that cannot be opened is a one-line message and exit 1."""
+    """Run the bot until SIGTERM/SIGINT (exit 0). What makes starting impossible (a database
+    that cannot be opened or migrated, a model that cannot be loaded, a token Telegram rejects)
+    is a one-line message and exit 1, not a traceback."""
+    from aiogram.exceptions import TelegramUnauthorizedError
+
     import storage
+    from generation.types import GenerationError
 
     try:
         asyncio.run(coro)
     except storage.StorageError as exc:
         print(f"Cannot start: {exc}", file=sys.stderr)
         return 1
+    except GenerationError as exc:
+        print(f"Cannot start: the models did not load: {exc}", file=sys.stderr)
+        return 1
+    except TelegramUnauthorizedError:
+        print("Cannot start: Telegram rejected BOT_TOKEN (401 Unauthorized).", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl+C before the bot took over the signals
+        return 130
     return 0
 
 

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.methods import GetUpdates
 from aiogram.types import BotCommand
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import storage
 from bot.dispatcher import build_dispatcher
+from bot.errors import ErrorReporter
+from bot.resilience import RetryMiddleware, brief, polling_backoff
+from bot.updates import OffsetFile, UpdateTracker
 from generation.registry import MethodRegistry, build_registry
 from generation.service import GenerationService
 from settings import Settings
+from storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
+
+POLLING_BACKOFF_MIN_S = 1.0
+POLLING_BACKOFF_MAX_S = 5.0
+APOLOGY_S = 3.0  # after the grace period: time to tell users their joke was not finished
+CONFIRM_TIMEOUT_S = 3.0
 
 COMMANDS = [
     BotCommand(command="start", description="Что умеет бот"),
@@ -33,7 +47,10 @@ COMMANDS = [
 
 @dataclass
 class BotApp:
-    """Everything a running bot holds, so that tests can start and stop it like `python -m bot`."""
+    """Everything a running bot holds, so that tests can start and stop it like `python -m bot`.
+
+    Life cycle: `run_polling()` until SIGTERM/SIGINT or `stop()`, then `close()` (always).
+    """
 
     settings: Settings
     engine: AsyncEngine
@@ -42,38 +59,173 @@ class BotApp:
     service: GenerationService
     bot: Bot
     dispatcher: Dispatcher
+    backoff: BackoffConfig = field(default_factory=polling_backoff)
+    offset_file: OffsetFile | None = None
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def tracker(self) -> UpdateTracker:
+        return self.dispatcher["update_tracker"]  # type: ignore[no-any-return]
+
+    @property
+    def errors(self) -> ErrorReporter:
+        return self.dispatcher["error_reporter"]  # type: ignore[no-any-return]
+
+    @property
+    def retry(self) -> RetryMiddleware:
+        return next(m for m in self.bot.session.middleware if isinstance(m, RetryMiddleware))
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
-        await self.bot.delete_webhook(drop_pending_updates=False)
-        await self.bot.set_my_commands(COMMANDS)
-        await self.dispatcher.start_polling(
-            self.bot,
-            handle_signals=handle_signals,
-            close_bot_session=False,
-            polling_timeout=self.settings.polling_timeout_s,
+        """Poll until stopped. SIGTERM/SIGINT (or `stop()`) stop taking new updates; `close()`
+        then finishes what is in flight."""
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+        if not await self._start_up():
+            return
+        polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot,
+                handle_signals=False,
+                close_bot_session=False,
+                polling_timeout=self.settings.polling_timeout_s,
+                backoff_config=self.backoff,
+            )
         )
+        stopper = asyncio.create_task(self._stop_requested.wait())
+        try:
+            await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not polling.done():
+                try:
+                    await self.dispatcher.stop_polling()
+                except RuntimeError:  # polling had not started yet
+                    polling.cancel()
+                await asyncio.wait({polling})
+            if not polling.cancelled() and polling.exception() is not None:
+                raise polling.exception()  # type: ignore[misc]
+        finally:
+            stopper.cancel()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop_requested.is_set():
+            log.warning("received %s again; still finishing the work in flight", sig.name)
+            return
+        log.warning("received %s: stopping", sig.name)
+        self._stop_requested.set()
 
     async def stop(self) -> None:
-        await self.dispatcher.stop_polling()
+        """Stop taking new updates (what is in flight goes on; `close()` waits for it)."""
+        self._stop_requested.set()
+
+    async def _start_up(self) -> bool:
+        """Reach Telegram (retrying while it is down), then set up commands; False if stopped
+        meanwhile. A rejected token is fatal (TelegramUnauthorizedError propagates)."""
+        backoff = Backoff(self.backoff)
+        while not self._stop_requested.is_set():
+            try:
+                await self.bot.me()  # cached by aiogram: the polling loop will not ask again
+                break
+            except TelegramUnauthorizedError:
+                raise
+            except Exception as exc:
+                delay = backoff.next_delay
+                backoff.__next__()
+                log.warning("cannot reach Telegram (%s); retry in %.1f s", brief(exc), delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
+        if self._stop_requested.is_set():
+            return False
+        for what, call in (
+            ("delete the webhook", lambda: self.bot.delete_webhook(drop_pending_updates=False)),
+            ("set the command list", lambda: self.bot.set_my_commands(COMMANDS)),
+        ):
+            try:
+                await call()
+            except Exception as exc:  # not worth failing the start over
+                log.warning("could not %s: %s", what, brief(exc))
+        return True
 
     async def close(self) -> None:
-        """Finish what is in flight (within the grace period), then release everything."""
-        in_flight = set(getattr(self.dispatcher, "_handle_update_tasks", ()))
+        """Finish what is in flight within the grace period, then release everything.
+
+        1. Updates in flight get `shutdown_grace_s` to finish (the model keeps working).
+        2. Generations still running are failed; their handlers apologise (a short extra wait).
+        3. What is still running after that is cancelled.
+        4. The handled updates are confirmed to Telegram and noted in the offset file, so a
+           restart does not handle them again (see `bot.updates`).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        grace = self.settings.shutdown_grace_s
+        in_flight = set(self.dispatcher._handle_update_tasks)
         if in_flight:
-            log.info("waiting for %d update(s) in flight", len(in_flight))
-            await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_s)
-        await self.service.stop()
-        await self.bot.session.close()
-        await self.engine.dispose()
+            log.info("waiting up to %.1f s for %d update(s) in flight", grace, len(in_flight))
+            _, in_flight = await asyncio.wait(in_flight, timeout=grace)
+        await self.service.stop(grace_s=0 if in_flight else grace)
+        if in_flight:
+            log.warning("%d update(s) still running: generations stopped", len(in_flight))
+            _, in_flight = await asyncio.wait(in_flight, timeout=APOLOGY_S)
+        if in_flight:
+            log.warning("cancelling %d update(s) still running", len(in_flight))
+            for task in in_flight:
+                task.cancel()
+            await asyncio.wait(in_flight, timeout=APOLOGY_S)
+        try:
+            await self._confirm_updates()
+        finally:
+            await self.bot.session.close()
+            await self.engine.dispose()
+
+    async def _confirm_updates(self) -> None:
+        tracker = self.tracker
+        last = max(tracker.last_update_id or 0, tracker.floor)
+        if not last:
+            return
+        if self.offset_file is not None:
+            self.offset_file.save(last)
+        if tracker.last_update_id is None:
+            return
+        try:
+            await asyncio.wait_for(
+                self.bot(GetUpdates(offset=last + 1, timeout=0, limit=1)), CONFIRM_TIMEOUT_S
+            )
+            log.info("confirmed updates up to %d", last)
+        except Exception as exc:
+            log.warning(
+                "could not confirm updates up to %d (%s); the offset file has it", last, brief(exc)
+            )
 
 
 def make_bot(settings: Settings, token: str) -> Bot:
+    """A Bot on the configured API server; every call goes through `RetryMiddleware`."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryMiddleware())
     return Bot(token=token, session=session)
 
 
-async def create_app(settings: Settings, *, registry: MethodRegistry | None = None) -> BotApp:
-    """Open the database (migrating it), load and warm up the models, and assemble the bot."""
+def settings_backoff(settings: Settings) -> BackoffConfig:
+    """The polling backoff from settings (POLLING_BACKOFF_MIN_S / _MAX_S when defined)."""
+    return polling_backoff(
+        getattr(settings, "polling_backoff_min_s", POLLING_BACKOFF_MIN_S),
+        getattr(settings, "polling_backoff_max_s", POLLING_BACKOFF_MAX_S),
+    )
+
+
+async def create_app(
+    settings: Settings,
+    *,
+    registry: MethodRegistry | None = None,
+    backoff: BackoffConfig | None = None,
+) -> BotApp:
+    """Open the database (migrating it), load and warm up the models, and assemble the bot.
+
+    registry: the generation methods (default: `build_registry(settings)`); tests pass fakes.
+    backoff: pauses between failed getUpdates (default: from settings).
+    """
     token = settings.token()
     if not token:
         raise RuntimeError("BOT_TOKEN is not set")
@@ -97,11 +249,30 @@ async def create_app(settings: Settings, *, registry: MethodRegistry | None = No
         await service.start()
         stack.push_async_callback(service.stop)
         bot = make_bot(settings, token)
+        stack.push_async_callback(bot.session.close)
+        offset_file = OffsetFile.beside(sqlite_file(settings.database_url), bot.id)
+        tracker = UpdateTracker(floor=offset_file.take() if offset_file else 0)
+        if tracker.floor:
+            log.info("updates up to %d were handled before the restart", tracker.floor)
         dispatcher = build_dispatcher(
-            settings=settings, sessionmaker=sessionmaker, service=service, registry=registry
+            settings=settings,
+            sessionmaker=sessionmaker,
+            service=service,
+            registry=registry,
+            tracker=tracker,
         )
         stack.pop_all()
-        return BotApp(settings, engine, sessionmaker, registry, service, bot, dispatcher)
+        return BotApp(
+            settings,
+            engine,
+            sessionmaker,
+            registry,
+            service,
+            bot,
+            dispatcher,
+            backoff=backoff or settings_backoff(settings),
+            offset_file=offset_file,
+        )
     raise AssertionError("unreachable")
 
 

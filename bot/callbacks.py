@@ -1,20 +1,29 @@
 """Callback data of every inline button, as aiogram `CallbackData` factories.
 
 Prefixes are one or two letters because Telegram allows only 64 bytes of callback data.
+
+Callback data comes from the client and can be forged, so fields are constrained: data that
+does not fit (a joke id SQLite cannot hold, a 60-character token) does not match any button and
+ends at the fallback's "this button is outdated".
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+JokeId = Annotated[int, Field(gt=0, lt=2**63)]  # SQLite INTEGER
 
 
 class VoteCb(CallbackData, prefix="v"):
-    joke_id: int
+    joke_id: JokeId
     value: int  # +1 like, -1 dislike
 
 
 class MoreCb(CallbackData, prefix="m"):
-    joke_id: int
+    joke_id: JokeId
 
 
 class PickerCb(CallbackData, prefix="p"):
@@ -22,10 +31,10 @@ class PickerCb(CallbackData, prefix="p"):
 
 
 class MethodCb(CallbackData, prefix="s"):
-    name: str
+    name: Annotated[str, Field(max_length=40)]
 
 
 class RetryCb(CallbackData, prefix="r"):
     """Retries a failed generation; the token names a (prompt, method) kept in memory."""
 
-    token: str
+    token: Annotated[str, Field(max_length=20)]

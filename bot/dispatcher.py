@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from aiogram import Dispatcher
-from generation.registry import MethodRegistry
-from generation.service import GenerationService
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.errors import ErrorReporter
 from bot.handlers import build_routers
 from bot.joke_teller import JokeTeller
 from bot.middlewares import DbSessionMiddleware, GenerationGuardMiddleware
+from bot.updates import UpdateTracker
+from generation.registry import MethodRegistry
+from generation.service import GenerationService
 from settings import Settings
 
 
@@ -19,17 +21,34 @@ def build_dispatcher(
     sessionmaker: async_sessionmaker[AsyncSession],
     service: GenerationService,
     registry: MethodRegistry,
+    tracker: UpdateTracker | None = None,
 ) -> Dispatcher:
+    """The dispatcher with its routers and middlewares.
+
+    Workflow data every handler can ask for: `settings`, `teller`, `sessionmaker`, `service`,
+    `update_tracker`, `error_reporter`.
+    """
     teller = JokeTeller(
         service=service,
         registry=registry,
         sessionmaker=sessionmaker,
         default_method=settings.default_method,
     )
-    dp = Dispatcher(settings=settings, teller=teller, sessionmaker=sessionmaker)
+    tracker = tracker or UpdateTracker()
+    reporter = ErrorReporter()
+    dp = Dispatcher(
+        settings=settings,
+        teller=teller,
+        sessionmaker=sessionmaker,
+        service=service,
+        update_tracker=tracker,
+        error_reporter=reporter,
+    )
+    dp.update.outer_middleware(tracker)  # inside aiogram's own error middleware
     dp.update.middleware(DbSessionMiddleware(sessionmaker))
     guard = GenerationGuardMiddleware(settings.throttle_rate_s)
     dp.message.middleware(guard)
     dp.callback_query.middleware(guard)
+    dp.errors.register(reporter.handle)
     dp.include_routers(*build_routers())
     return dp

@@ -3,23 +3,29 @@
 Handlers for text, /joke, mentions, 🔁 and retries all end here, so the order of effects is the
 same everywhere: generate (showing "typing…"), store the joke, send it, remember its message id.
 If sending fails the stored joke is removed again, so nothing half-written stays behind.
+
+Every failure ends in a sentence to the user, never in silence: the model failed or timed out
+(an apology with a 🔁 button), the queue is full, the bot is shutting down, or the joke could not
+be stored. The "typing…" indicator is best effort and never fails a joke.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 
 from aiogram import Bot
-from aiogram.utils.chat_action import ChatActionSender
-from generation.registry import MethodRegistry
-from generation.service import GenerationService
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import storage
 from bot import texts
 from bot.keyboards import joke_keyboard, retry_keyboard
+from generation.registry import MethodRegistry
+from generation.service import GenerationService
 from generation.types import GenerationBusy, GenerationError, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -98,12 +104,16 @@ class JokeTeller:
             await bot.send_message(chat_id, texts.NO_METHODS, reply_to_message_id=reply_to)
             return None
         try:
-            async with ChatActionSender.typing(bot=bot, chat_id=chat_id, initial_sleep=0.0):
+            async with typing(bot, chat_id):
                 jokes = await self.service.generate(GenerationRequest(prompt=prompt, method=method))
         except GenerationBusy:
             await bot.send_message(chat_id, texts.BUSY, reply_to_message_id=reply_to)
             return None
         except GenerationError as exc:
+            if not self.service.running:  # stopping: a 🔁 token would not survive the restart
+                log.info("generation for chat %d stopped by the shutdown", chat_id)
+                await bot.send_message(chat_id, texts.RESTARTING, reply_to_message_id=reply_to)
+                return None
             log.warning("generation failed for method %s: %s", method, exc)
             token = self.retry_tokens.put(prompt, method)
             await bot.send_message(
@@ -114,19 +124,24 @@ class JokeTeller:
             )
             return None
         joke = jokes[0]
-        async with self.sessionmaker() as session:
-            await storage.touch_user(session, user_id)
-            joke_id = await storage.save_joke(
-                session,
-                user_id=user_id,
-                chat_id=chat_id,
-                prompt=prompt,
-                text=joke.text,
-                method=joke.method,
-                model=joke.model,
-                params=dict(joke.params),
-                latency_ms=joke.latency_ms,
-            )
+        try:
+            async with self.sessionmaker() as session:
+                joke_id = await storage.save_joke(
+                    session,
+                    user_id=user_id,
+                    chat_id=chat_id,
+                    prompt=prompt,
+                    text=joke.text,
+                    method=joke.method,
+                    model=joke.model,
+                    params=dict(joke.params),
+                    latency_ms=joke.latency_ms,
+                )
+        except storage.StorageError:
+            # unsaved, a joke's buttons would lead nowhere: say so instead of sending it
+            log.exception("could not store a joke")
+            await bot.send_message(chat_id, texts.SAVE_FAILED, reply_to_message_id=reply_to)
+            return None
         try:
             message = await bot.send_message(
                 chat_id,
@@ -135,9 +150,38 @@ class JokeTeller:
                 reply_to_message_id=reply_to,
             )
         except BaseException:
-            async with self.sessionmaker() as session:
-                await storage.delete_joke(session, joke_id)
+            with contextlib.suppress(storage.StorageError):
+                async with self.sessionmaker() as session:
+                    await storage.delete_joke(session, joke_id)
             raise
-        async with self.sessionmaker() as session:
-            await storage.attach_message(session, joke_id, chat_id, message.message_id)
+        try:
+            async with self.sessionmaker() as session:
+                await storage.attach_message(session, joke_id, chat_id, message.message_id)
+        except storage.StorageError as exc:  # the joke and its votes work without it
+            log.warning("could not note the message of joke %d: %s", joke_id, exc)
         return joke_id
+
+
+TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for 5 s
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends. Failures to send it are ignored (aiogram's
+    ChatActionSender would leave a task with an unretrieved exception behind)."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, "typing")
+            except Exception as exc:  # cosmetic: never worth failing a joke over
+                log.debug("typing indicator failed: %s", type(exc).__name__)
+            await asyncio.sleep(TYPING_EVERY_S)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

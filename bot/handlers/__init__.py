@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import fallback, jokes, methods, start, stats, votes
+from bot.handlers import admin, fallback, jokes, methods, start, stats, votes
 
 
 def build_routers() -> list[Router]:
     # fallback goes last: it answers whatever no feature claimed.
-    modules = (start, methods, votes, stats, jokes, fallback)
+    modules = (start, admin, methods, votes, stats, jokes, fallback)
     return [module.build_router() for module in modules]

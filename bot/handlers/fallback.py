@@ -7,6 +7,7 @@ from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
+from bot.replies import answer_query
 
 
 async def unknown_command(message: Message) -> None:
@@ -22,7 +23,7 @@ async def not_text(message: Message) -> None:
 
 async def stale_button(query: CallbackQuery) -> None:
     """Callback data that no button of ours produced, or from an old version of the bot."""
-    await query.answer(texts.STALE_BUTTON, show_alert=True)
+    await answer_query(query, texts.STALE_BUTTON, alert=True)
 
 
 SERVICE_CONTENT = {

@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, MaybeInaccessibleMessage, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
 from bot import texts
 from bot.callbacks import MoreCb, RetryCb
 from bot.joke_teller import JokeTeller
+from bot.replies import answer_query
 from bot.validation import check_prompt
 from settings import Settings
 
@@ -96,16 +97,16 @@ async def group_mention(
 async def more(
     query: CallbackQuery,
     callback_data: MoreCb,
-    message: Message,
+    message: MaybeInaccessibleMessage,
     session: AsyncSession,
     teller: JokeTeller,
     bot: Bot,
 ) -> None:
     joke = await storage.get_joke(session, callback_data.joke_id)
     if joke is None or joke.chat_id != message.chat.id:
-        await query.answer(texts.NOT_FOUND, show_alert=True)
+        await answer_query(query, texts.NOT_FOUND, alert=True)
         return
-    await query.answer()
+    await answer_query(query)
     prompt, method = joke.prompt, joke.method
     await session.close()
     await teller.tell(
@@ -114,13 +115,17 @@ async def more(
 
 
 async def retry(
-    query: CallbackQuery, callback_data: RetryCb, message: Message, teller: JokeTeller, bot: Bot
+    query: CallbackQuery,
+    callback_data: RetryCb,
+    message: MaybeInaccessibleMessage,
+    teller: JokeTeller,
+    bot: Bot,
 ) -> None:
     remembered = teller.retry_tokens.get(callback_data.token)
     if remembered is None:
-        await query.answer(texts.STALE_BUTTON, show_alert=True)
+        await answer_query(query, texts.STALE_BUTTON, alert=True)
         return
-    await query.answer()
+    await answer_query(query)
     prompt, method = remembered
     await teller.tell(
         bot, chat_id=message.chat.id, user_id=query.from_user.id, prompt=prompt, method=method

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
-from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, MaybeInaccessibleMessage, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
@@ -15,10 +12,11 @@ from bot import texts
 from bot.callbacks import MethodCb, PickerCb
 from bot.joke_teller import JokeTeller
 from bot.keyboards import method_keyboard
+from bot.replies import answer_query, edit_keyboard
 
 
 async def _send_picker(
-    message: Message, session: AsyncSession, teller: JokeTeller, user_id: int
+    message: MaybeInaccessibleMessage, session: AsyncSession, teller: JokeTeller, user_id: int
 ) -> None:
     method = await teller.user_method(session, user_id)
     await message.answer(
@@ -33,34 +31,37 @@ async def method_command(message: Message, session: AsyncSession, teller: JokeTe
 
 
 async def open_picker(
-    query: CallbackQuery, message: Message, session: AsyncSession, teller: JokeTeller
+    query: CallbackQuery,
+    message: MaybeInaccessibleMessage,
+    session: AsyncSession,
+    teller: JokeTeller,
 ) -> None:
-    await query.answer()
+    await answer_query(query)
     await _send_picker(message, session, teller, query.from_user.id)
 
 
 async def choose_method(
     query: CallbackQuery,
     callback_data: MethodCb,
-    message: Message,
+    message: MaybeInaccessibleMessage,
     session: AsyncSession,
     teller: JokeTeller,
+    bot: Bot,
 ) -> None:
     if callback_data.name not in teller.method_names():
-        await query.answer(texts.METHOD_UNKNOWN, show_alert=True)
+        await answer_query(query, texts.METHOD_UNKNOWN, alert=True)
         return
     current = await teller.user_method(session, query.from_user.id)
     display = teller.display_name(callback_data.name)
     if current == callback_data.name:
-        await query.answer(texts.METHOD_ALREADY.format(method=display))
+        await answer_query(query, texts.METHOD_ALREADY.format(method=display))
         return
-    await storage.touch_user(session, query.from_user.id)
     await storage.set_user_method(session, query.from_user.id, callback_data.name)
-    await query.answer(texts.METHOD_SWITCHED.format(method=display))
-    with suppress(TelegramBadRequest):  # "message is not modified" and friends
-        await message.edit_reply_markup(
-            reply_markup=method_keyboard(teller.registry.methods(), callback_data.name)
-        )
+    await session.close()
+    await answer_query(query, texts.METHOD_SWITCHED.format(method=display))
+    await edit_keyboard(
+        bot, message, method_keyboard(teller.registry.methods(), callback_data.name)
+    )
 
 
 def build_router() -> Router:

@@ -1,13 +1,20 @@
-"""👍/👎 under a joke: one vote per user per joke, stored before the press is acknowledged."""
+"""👍/👎 under a joke: one vote per user per joke, stored before the press is acknowledged.
+
+Who may vote: anyone who can press the button, i.e. anyone in the chat where the joke was sent,
+including group members who never wrote to the bot (they become a user row with their id only).
+A vote is refused when the joke does not exist (any more) or belongs to another chat (forged data).
+
+Order of effects: store (committed), then answer the press, then update the counts on the
+keyboard. "Спасибо!" therefore always means "stored"; a press whose answer got lost may be stored
+without thanks, never thanked without being stored. A failed write is answered with an alert.
+"""
 
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 
-from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, Message
+from aiogram import Bot, F, Router
+from aiogram.types import CallbackQuery, MaybeInaccessibleMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
@@ -15,6 +22,7 @@ from bot import texts
 from bot.callbacks import VoteCb
 from bot.joke_teller import JokeTeller
 from bot.keyboards import joke_keyboard
+from bot.replies import answer_query, edit_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -22,33 +30,40 @@ log = logging.getLogger(__name__)
 async def vote(
     query: CallbackQuery,
     callback_data: VoteCb,
-    message: Message,
+    message: MaybeInaccessibleMessage,
     session: AsyncSession,
     teller: JokeTeller,
+    bot: Bot,
 ) -> None:
-    joke = await storage.get_joke(session, callback_data.joke_id)
-    if joke is None or joke.chat_id != message.chat.id:
-        await query.answer(texts.NOT_FOUND, show_alert=True)
-        return
     try:
-        await storage.touch_user(session, query.from_user.id)
+        joke = await storage.get_joke(session, callback_data.joke_id)
+    except storage.StorageError:
+        log.exception("could not read joke %d", callback_data.joke_id)
+        await answer_query(query, texts.VOTE_FAILED, alert=True)
+        return
+    if joke is None or joke.chat_id != message.chat.id:
+        await answer_query(query, texts.NOT_FOUND, alert=True)
+        return
+    joke_id, method = joke.id, joke.method
+    try:
         tally = await storage.record_vote(
-            session, joke_id=joke.id, user_id=query.from_user.id, value=callback_data.value
+            session, joke_id=joke_id, user_id=query.from_user.id, value=callback_data.value
         )
     except storage.JokeNotFound:  # deleted between the lookup and the vote
-        await query.answer(texts.NOT_FOUND, show_alert=True)
+        await answer_query(query, texts.NOT_FOUND, alert=True)
         return
     except storage.StorageError:
         log.exception("could not store a vote")
-        await query.answer(texts.VOTE_FAILED, show_alert=True)
+        await answer_query(query, texts.VOTE_FAILED, alert=True)
         return
-    await query.answer(texts.VOTE_THANKS if tally.user_vote is not None else texts.VOTE_REMOVED)
-    with suppress(TelegramBadRequest):  # the counts may already be shown: "not modified"
-        await message.edit_reply_markup(
-            reply_markup=joke_keyboard(
-                joke.id, tally.likes, tally.dislikes, teller.display_name(joke.method)
-            )
-        )
+    await session.close()
+    thanks = texts.VOTE_THANKS if tally.user_vote is not None else texts.VOTE_REMOVED
+    await answer_query(query, thanks)
+    await edit_keyboard(
+        bot,
+        message,
+        joke_keyboard(joke_id, tally.likes, tally.dislikes, teller.display_name(method)),
+    )
 
 
 def build_router() -> Router:

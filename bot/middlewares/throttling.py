@@ -1,8 +1,11 @@
 """Fairness for the expensive handlers (those flagged `generation`).
 
 A model is shared by everyone, so one person must not hog it: one request in flight per user
-("уже пишу…"), and at most one new request per `rate_s` seconds. The warning about speed is sent
-once per burst, so a flood of 50 messages gets one polite reply, not 50.
+("уже пишу…"), and at most one new request per `rate_s` seconds ("не так быстро"). A message is
+warned once per burst, whichever the reason, so a flood of 50 messages gets one polite reply, not
+50; the burst ends when the user's next request is accepted. A button press is always answered
+(Telegram keeps the button spinning otherwise), but with a small toast, not a message.
+Other users are never affected: the state is per user.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot import texts
+from bot.replies import answer_query
 
 
 class GenerationGuardMiddleware(BaseMiddleware):
@@ -38,11 +42,11 @@ class GenerationGuardMiddleware(BaseMiddleware):
         if user is None:
             return await handler(event, data)
         if user.id in self.in_flight:
-            await self._tell(event, texts.ALREADY_WRITING, always=True, user_id=user.id)
+            await self._tell(event, texts.ALREADY_WRITING, user_id=user.id)
             return None
         now = self.clock()
         if now - self.last_start.get(user.id, float("-inf")) < self.rate_s:
-            await self._tell(event, texts.TOO_FAST, always=False, user_id=user.id)
+            await self._tell(event, texts.TOO_FAST, user_id=user.id)
             return None
         self.last_start[user.id] = now
         self.warned.discard(user.id)
@@ -53,13 +57,13 @@ class GenerationGuardMiddleware(BaseMiddleware):
             self.in_flight.discard(user.id)
             self._forget_old(now)
 
-    async def _tell(self, event: TelegramObject, text: str, *, always: bool, user_id: int) -> None:
+    async def _tell(self, event: TelegramObject, text: str, *, user_id: int) -> None:
         if isinstance(event, CallbackQuery):
-            await event.answer(text)  # a callback must be answered anyway
+            await answer_query(event, text)  # a callback must be answered anyway
             return
-        if not always and user_id in self.warned:
+        if user_id in self.warned:
             return
-        self.warned.add(user_id)
+        self.warned.add(user_id)  # before the await: concurrent updates see it at once
         if isinstance(event, Message):
             await event.answer(text)
 

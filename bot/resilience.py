@@ -1,0 +1,114 @@
+"""Riding out Telegram's bad moments: flood control, 5xx answers and dropped connections.
+
+`RetryMiddleware` sits in the bot's HTTP session (`bot.session.middleware(...)`), so every Bot
+API call the handlers make goes through it; `polling_backoff` is the polling loop's pause between
+failed `getUpdates` (aiogram keeps polling after any error, growing the pause up to its maximum).
+
+Retry policy, one retry at most, so a handler is never stuck for long:
+
+* 429 Too Many Requests: wait `retry_after` as Telegram asks (capped at `max_wait_s`; a longer
+  ban is not waited out inside a handler) and send again. Any method, getUpdates included.
+* 5xx, an undecodable answer (a proxy's HTML error page) or a network error: wait a moment and
+  send again. Not getUpdates (the polling loop has its own backoff) and not sendChatAction
+  (a lost "typing…" is harmless).
+
+A retried sendMessage can duplicate a message: when Telegram did send it but the answer was lost
+(a 502 from a proxy after the fact, a dropped connection), the retry sends it again. We accept
+that on purpose: the alternative is a joke that never arrives, or one whose buttons point at a
+joke we deleted as "not sent". With the retry the user sees the joke twice at worst, and both
+copies carry working buttons (they name the same stored joke). Edits and callback answers are
+idempotent; a retried answerCallbackQuery whose first attempt did get through is answered
+"query is too old" by Telegram, which here counts as success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendChatAction, TelegramMethod
+from aiogram.utils.backoff import BackoffConfig
+
+log = logging.getLogger(__name__)
+
+#: Server-side trouble worth one more try.
+TRANSIENT = (TelegramServerError, TelegramNetworkError, ClientDecodeError)
+QUERY_TOO_OLD = "query is too old"
+
+
+def polling_backoff(min_s: float = 1.0, max_s: float = 5.0) -> BackoffConfig:
+    """Pauses between failed getUpdates: from `min_s` growing by 1.3x up to `max_s`, with a
+    little jitter (aiogram's is an absolute 0.1 s; smaller for sub-second test settings)."""
+    min_s = max(0.01, float(min_s))
+    max_s = max(float(max_s), min_s * 1.5)
+    jitter = min(0.1, min_s / 4)
+    return BackoffConfig(min_delay=min_s, max_delay=max_s, factor=1.3, jitter=jitter)
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    """One retry of a Bot API call after flood control or a transient failure (see module doc).
+
+    max_wait_s: the longest `retry_after` waited out; a longer one is raised at once.
+    transient_delay_s: the pause before retrying after a 5xx or network error.
+    """
+
+    def __init__(self, *, max_wait_s: float = 30.0, transient_delay_s: float = 0.5) -> None:
+        self.max_wait_s = max_wait_s
+        self.transient_delay_s = transient_delay_s
+        self.retries = 0  # how many calls were retried (for tests and the soak report)
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[Any],
+        bot: Bot,
+        method: TelegramMethod[Any],
+    ) -> Any:
+        name = type(method).__name__
+        first: Exception
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > self.max_wait_s or isinstance(method, SendChatAction):
+                raise
+            log.warning("flood control on %s: waiting %s s, then retrying", name, exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
+            first = exc
+        except TRANSIENT as exc:
+            if isinstance(method, (GetUpdates, SendChatAction)):
+                raise
+            log.warning("%s failed (%s); retrying once", name, brief(exc))
+            await asyncio.sleep(self.transient_delay_s)
+            first = exc
+        self.retries += 1
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if (
+                isinstance(method, AnswerCallbackQuery)
+                and isinstance(first, TRANSIENT)
+                and QUERY_TOO_OLD in exc.message
+            ):
+                # the first attempt reached Telegram; only its answer was lost
+                log.info("callback answer went through before the failure; not an error")
+                return True
+            raise
+
+
+def brief(exc: Exception) -> str:
+    """A one-line description; a decode error's message would carry a whole HTML page."""
+    if isinstance(exc, ClientDecodeError):
+        return "ClientDecodeError: undecodable answer"
+    return f"{type(exc).__name__}: {exc}"
