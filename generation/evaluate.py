@@ -46,6 +46,7 @@ from generation.metrics import (
     KneserNeyTrigramLM,
     UnigramLM,
     bits_per_char,
+    continues_word,
     distinct_n,
     joke_checks,
     normalize_text,
@@ -216,7 +217,7 @@ def lm_sequence_bits(
             ids[r, : len(sequences[i])] = torch.tensor(list(sequences[i]))
             mask[r, : len(sequences[i])] = True
         ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids).logits.float()
+        logits = model(input_ids=ids, attention_mask=mask.long()).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         target = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
         total = -(target * mask[:, 1:]).sum(1) / np.log(2)
@@ -502,6 +503,7 @@ def summarize(
         "no_repeat": rate("no_repeat"),
         "length_ok": rate("length_ok"),
         "empty": sum(1 for o in outputs if not o.text) / n if n else 0.0,
+        "continues_word": sum(continues_word(o.text, o.word) for o in outputs) / n if n else 0.0,
         "ellipsis_fallback": sum(1 for o in outputs if o.text and not o.natural_end) / n
         if n
         else 0.0,
@@ -978,21 +980,38 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         "lone request gets). *Median latency* comes from a separate run of "
         f"{_latency_n(report)} requests (half test words, half nouns) sent one at a time: what a "
         "single user waits for one joke (empty queue, batch of one). A joke "
-        "is **valid** when it (a) starts with the word, (b) ends at a sentence end the model wrote "
+        "is **valid** when it (a) starts with the word as a word (*word glued on* counts the "
+        'failures where the model went on with letters, "Муж" → "Мужчина …"), (b) ends at a '
+        "sentence end the model wrote "
         '(the post-processor\'s "…" fallback for a text without one does not count), (c) has no '
         "repeated word 3-gram and (d) is 20–200 characters long. distinct-n = distinct word "
         "n-grams / all word n-grams, pooled over the outputs. *GPT bpc* is our GPT's bits per "
         "character of the outputs — a fluency proxy that favours the GPT's own methods "
         "(lower = more like the training jokes).",
         "",
-        '| method | n | valid | starts | ends | no rep. 3-gram | 20–200 chars | "…" fallback | '
-        "empty | distinct-1 | distinct-2 | mean chars | GPT bpc | median latency |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *_table_head(
+            "method",
+            "n",
+            "valid",
+            "starts",
+            "word glued on",
+            "ends",
+            "no rep. 3-gram",
+            "20–200 chars",
+            '"…" fallback',
+            "empty",
+            "distinct-1",
+            "distinct-2",
+            "mean chars",
+            "GPT bpc",
+            "median latency",
+        ),
     ]
     for method, row in report.main.items():
         lines.append(
             f"| {method} | {row['n']} | {_pct(row['valid'])} | {_pct(row['starts'])} | "
-            f"{_pct(row['ends'])} | {_pct(row['no_repeat'])} | {_pct(row['length_ok'])} | "
+            f"{_pct(row['continues_word'])} | {_pct(row['ends'])} | {_pct(row['no_repeat'])} | "
+            f"{_pct(row['length_ok'])} | "
             f"{_pct(row['ellipsis_fallback'])} | {_pct(row['empty'])} | {_f(row['distinct_1'])} | "
             f"{_f(row['distinct_2'])} | {row['mean_chars']:.0f} | {_f(row.get('fluency_bpc'))} | "
             f"{_ms(row['median_latency_ms'])} |"

@@ -228,6 +228,14 @@ def starts_with_word(text: str, word: str) -> bool:
     return not rest or not rest[0].isalnum()
 
 
+def continues_word(text: str, word: str) -> bool:
+    """The text begins with `word` glued to more letters: "Муж" -> "Мужчина пришёл" (the model
+    took the starting word as the beginning of a longer word)."""
+    target = word.strip().casefold()
+    body = text.casefold().lstrip(" \t\n-—–«\"„“'")
+    return bool(target) and body.startswith(target) and not starts_with_word(text, word)
+
+
 def ends_at_sentence_end(text: str) -> bool:
     """The last character is a sentence terminator (. ! ? …), possibly followed by closing
     quotes or brackets."""
@@ -333,6 +341,7 @@ __all__ = [
     "KneserNeyTrigramLM",
     "UnigramLM",
     "bits_per_char",
+    "continues_word",
     "distinct_n",
     "ends_at_sentence_end",
     "has_repeated_trigram",

@@ -293,3 +293,11 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     assert "python -m generation.evaluate --test" in render_markdown(
         report, "python -m generation.evaluate --test"
     )
+
+
+def test_continues_word_flags_a_glued_starting_word() -> None:
+    from generation.metrics import continues_word
+
+    assert continues_word("Мужчина пришёл домой.", "Муж")
+    assert not continues_word("Муж пришёл домой.", "Муж")
+    assert not continues_word("Жена пришла.", "Муж")
