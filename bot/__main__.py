@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin list on every start
     settings = get_settings()
     from bot.redaction import install_token_redaction
 
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.token():
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    import storage
+
+    # The database first, before aiogram and the models load (seconds): a path that is a folder,
+    # a file that is not a database or a schema from a newer release fails the start at once.
+    failed = _run_reporting(storage.migrate(settings.database_url))
+    if failed:
+        return failed
     from bot.app import run
 
     return _run_reporting(run(settings))
@@ -79,8 +87,6 @@ def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
     """Run the bot until SIGTERM/SIGINT (exit 0). What makes starting impossible (a database
     that cannot be opened or migrated, a model that cannot be loaded, a token Telegram rejects)
     is a one-line message and exit 1, not a traceback."""
-    from aiogram.exceptions import TelegramUnauthorizedError
-
     import storage
     from generation.types import GenerationError
 
@@ -92,11 +98,15 @@ def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
     except GenerationError as exc:
         print(f"Cannot start: the models did not load: {exc}", file=sys.stderr)
         return 1
-    except TelegramUnauthorizedError:
-        print("Cannot start: Telegram rejected BOT_TOKEN (401 Unauthorized).", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:  # Ctrl+C before the bot took over the signals
         return 130
+    except Exception as exc:
+        from aiogram.exceptions import TelegramUnauthorizedError  # imported late: it is heavy
+
+        if isinstance(exc, TelegramUnauthorizedError):
+            print("Cannot start: Telegram rejected BOT_TOKEN (401 Unauthorized).", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,15 @@ async def ask(env: RunningBot, text: str, user: int, timeout: float = 10.0) -> C
     reply = await env.api.wait_for_bot_message(user, timeout=timeout)
     await idle(env)
     return reply
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """Poll `predicate` every 10 ms (for conditions the server does not announce)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what or predicate}")
+        await asyncio.sleep(0.01)
 
 
 async def wait_long_poll(api: LocalBotApi, timeout: float = 5.0) -> None:
