@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     gpt_prepend_bos: bool | None = None  # None: read the model's own flag
     gpt_dtype: str = "float32"  # float32 | bfloat16
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
+    gpt_quantize: str = "int8"  # int8 | int8-tensor | bf16 | none (generation/quantize.py)
+    gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/fast_gpt.py) | hf: generate()
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
     enable_diffuseq: bool = True
     device: str = "cpu"

@@ -192,6 +192,8 @@ class RegistryConfig:
     gpt_tokenizer: str | None = None
     gpt_dtype: str = "float32"
     gpt_prepend_bos: bool | None = None
+    gpt_quantize: str = "int8"
+    gpt_decoder: str = "fast"
     device: str = "cpu"
     torch_threads: int = 0
     gpt_max_length: int = 20
@@ -267,6 +269,8 @@ def _gpt_loader(config: RegistryConfig) -> BackendLoader:
             dtype=config.gpt_dtype,
             threads=config.torch_threads or None,
             prepend_bos=config.gpt_prepend_bos,
+            quantize=config.gpt_quantize,
+            decoder=config.gpt_decoder,
         )
 
     return load

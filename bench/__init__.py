@@ -1,0 +1,1 @@
+"""Benchmarks: single commands that print markdown tables (see docs/BENCHMARKS.md). Not tests."""

@@ -1,0 +1,76 @@
+"""Models for benchmarks, built on the fly in a temp folder and never committed.
+
+`build_rugpt3small_like(folder)` saves a GPT-2 with ruGPT3-small's architecture (12 layers, 768
+wide, 12 heads, 2048 positions, vocabulary 50264) and random weights: decoding speed does not
+depend on the weight values, so it stands in for the original `abletobetable/gpt-short-jokes`
+without downloading it. The tokenizer is ours (data/prepared/tokenizer or the shipped model's),
+padded with unused entries to 50264 ids so every id the random model emits decodes to something.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from settings import ROOT
+
+RUGPT3SMALL = {
+    "vocab_size": 50264,
+    "n_positions": 2048,
+    "n_embd": 768,
+    "n_layer": 12,
+    "n_head": 12,
+}
+TOKENIZER_CANDIDATES = (ROOT / "models" / "gpt", ROOT / "data" / "prepared" / "tokenizer")
+
+
+def find_tokenizer() -> Path:
+    for folder in TOKENIZER_CANDIDATES:
+        if (folder / "tokenizer.json").is_file():
+            return folder
+    raise FileNotFoundError(f"no tokenizer.json in any of {[str(p) for p in TOKENIZER_CANDIDATES]}")
+
+
+def pad_tokenizer(source: Path, target: Path, size: int) -> Path:
+    """Copy a byte-level BPE tokenizer folder, adding plain vocabulary entries up to `size` ids.
+
+    The extra entries have no merges, so encoding never produces them; decoding maps them to
+    short ASCII words, which is what a random model's output needs.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    data = json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab: dict[str, int] = data["model"]["vocab"]
+    taken = set(vocab.values()) | {token["id"] for token in data.get("added_tokens", [])}
+    for index in range(size):
+        if index not in taken:
+            vocab[f"unused{index}"] = index
+    (target / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+def build_rugpt3small_like(folder: Path | str, tokenizer: Path | str | None = None) -> Path:
+    """Save a random-weight GPT-2 of ruGPT3-small's shape + a padded tokenizer into `folder`."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    folder = Path(folder)
+    pad_tokenizer(
+        Path(tokenizer) if tokenizer else find_tokenizer(), folder, RUGPT3SMALL["vocab_size"]
+    )
+    tok = AutoTokenizer.from_pretrained(folder)
+    if len(tok) != RUGPT3SMALL["vocab_size"]:
+        raise RuntimeError(f"padded tokenizer has {len(tok)} ids, not {RUGPT3SMALL['vocab_size']}")
+    torch.manual_seed(0)
+    config = GPT2Config(
+        **RUGPT3SMALL,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = GPT2LMHeadModel(config).eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
