@@ -1,0 +1,80 @@
+"""int8 / bf16 for the GPT: Conv1D -> Linear is exact, quantized models stay close and generate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM
+from transformers.pytorch_utils import Conv1D
+
+from generation.gpt import GptBackend
+from generation.quantize import apply_quantization, conv1d_to_linear, is_quantized
+from generation.registry import RegistryConfig, gpt_presets
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def load(folder: Path) -> nn.Module:
+    return AutoModelForCausalLM.from_pretrained(folder).eval()
+
+
+def logits(model: nn.Module) -> torch.Tensor:
+    ids = torch.tensor([[0, 5, 17, 42, 99, 7, 3]])
+    with torch.inference_mode():
+        return model(input_ids=ids).logits.float()
+
+
+def test_conv1d_becomes_an_equivalent_linear(tiny_gpt_dir: Path) -> None:
+    model = load(tiny_gpt_dir)
+    before = logits(model)
+    conv_count = sum(isinstance(m, Conv1D) for m in model.modules())
+    assert conv_count == 8  # 2 layers x (c_attn, c_proj, c_fc, mlp c_proj)
+    assert conv1d_to_linear(model) == conv_count
+    assert not any(isinstance(m, Conv1D) for m in model.modules())
+    assert torch.allclose(logits(model), before, atol=1e-5)
+
+
+def test_int8_quantizes_every_linear_and_stays_close(tiny_gpt_dir: Path) -> None:
+    reference = logits(load(tiny_gpt_dir))
+    model = apply_quantization(load(tiny_gpt_dir), "int8")
+    assert is_quantized(model)
+    plain = [m for m in model.modules() if type(m) is nn.Linear]
+    assert plain == []  # the 8 block layers and the output head
+    got = logits(model)
+    # the same ranking of the likely next tokens, small absolute error
+    assert (got - reference).abs().max() < 0.25
+    assert torch.equal(got.argmax(-1), reference.argmax(-1))
+
+
+def test_modes(tiny_gpt_dir: Path) -> None:
+    model = load(tiny_gpt_dir)
+    assert apply_quantization(model, "none") is model
+    assert apply_quantization(model, None) is model
+    assert not is_quantized(model)
+    assert next(apply_quantization(load(tiny_gpt_dir), "bf16").parameters()).dtype == (
+        torch.bfloat16
+    )
+    assert is_quantized(apply_quantization(load(tiny_gpt_dir), "int8-tensor"))
+    with pytest.raises(ValueError, match="quantization"):
+        apply_quantization(model, "int4")
+
+
+@pytest.mark.parametrize("quantize", ["int8", "bf16"])
+def test_backend_generates_with_quantized_weights(tiny_gpt_dir: Path, quantize: str) -> None:
+    backend = GptBackend.from_pretrained(tiny_gpt_dir, quantize=quantize)
+    backend.warmup()
+    presets = gpt_presets(RegistryConfig(gpt_num_beams=3, gpt_max_new_tokens=16))
+    for preset, seeds in ((presets["gpt"], [0, 1]), (presets["gpt-sample"], [5, 6])):
+        texts = backend.generate(["Молоко", "Кот"], preset, seeds)
+        assert texts[0].startswith("Молоко") and texts[1].startswith("Кот")
+        assert backend.generate(["Молоко", "Кот"], preset, seeds) == texts
