@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoModelForCausalLM
 
 from generation.metrics import (
     KneserNeyTrigramLM,
@@ -301,7 +302,11 @@ def tune_kneser_ney(
     return lm
 
 
-def evaluate_bpc(model: Any, tokenizer: Any, data: Path, limit: int | None = None) -> BpcResult:
+def evaluate_bpc(
+    models: Mapping[str, Any], tokenizer: Any, data: Path, limit: int | None = None
+) -> BpcResult:
+    """Bits per character of test and gold under each of `models` (name -> causal LM, all on
+    `tokenizer`) and the two count-based baselines fitted on train and tuned on valid."""
     started = time.perf_counter()
     vocab = len(tokenizer)
     texts = {name: read_jokes(data / f"{name}.jsonl", limit) for name in ("test", "gold")}
@@ -314,10 +319,13 @@ def evaluate_bpc(model: Any, tokenizer: Any, data: Path, limit: int | None = Non
     unigram = tune_unigram(train, valid, vocab, valid_texts)
     trigram = tune_kneser_ney(train, valid, vocab, valid_texts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    result: dict[str, dict[str, float]] = {"gpt": {}, "trigram-kn": {}, "unigram": {}}
+    result: dict[str, dict[str, float]] = {name: {} for name in models}
+    result.update({"trigram-kn": {}, "unigram": {}})
     for name, s in seqs.items():
         log.info("bpc: scoring %d %s jokes", len(s), name)
-        result["gpt"][name] = bits_per_char(lm_sequence_bits(model, s, pad_id=pad), texts[name])
+        for model_name, model in models.items():
+            bits = lm_sequence_bits(model, s, pad_id=pad)
+            result[model_name][name] = bits_per_char(bits, texts[name])
         result["trigram-kn"][name] = bits_per_char(trigram.corpus_bits(s), texts[name])
         result["unigram"][name] = bits_per_char([unigram.sequence_bits(x) for x in s], texts[name])
     return BpcResult(
@@ -606,6 +614,8 @@ class EvalConfig:
     seed: int = 1000
     quick: bool = False
     methods: tuple[str, ...] = (GPT, GPT_SAMPLE, DIFFUSEQ)
+    gpt_quantize: str | None = None  # None: the registry's default (what the bot uses)
+    gpt_decoder: str | None = None
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> EvalConfig:
@@ -681,7 +691,9 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
     """Run every part of the evaluation and return the report (nothing is written here)."""
     started = time.perf_counter()
     torch.set_num_threads(max(1, cfg.threads))
+    overrides = {"gpt_quantize": cfg.gpt_quantize, "gpt_decoder": cfg.gpt_decoder}
     registry_cfg = RegistryConfig(
+        **{k: v for k, v in overrides.items() if v is not None},
         gpt_model=str(cfg.gpt),
         device="cpu",
         gpt_dtype="float32",
@@ -694,7 +706,14 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
     source.load_all(methods)
     methods = [m for m in methods if m in source.names()]  # a failed optional backend drops out
     gpt_backend = source.backend(GPT)
-    model, tokenizer = gpt_backend.model, gpt_backend.tokenizer
+    tokenizer = gpt_backend.tokenizer
+    # Bits per character of the checkpoint as trained (float32), and of the weights the backend
+    # serves when it quantizes them (GPT_QUANTIZE), so the cost of quantizing is visible.
+    model = AutoModelForCausalLM.from_pretrained(str(cfg.gpt), dtype=torch.float32).eval()
+    scored = {"gpt": model}
+    quantize = str(registry_cfg.gpt_quantize or "none")
+    if quantize != "none":
+        scored[f"gpt-{quantize}"] = gpt_backend.model
 
     report = Report(
         config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
@@ -703,9 +722,13 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
         presets={m: dict(source.method(m).params) for m in methods},
         models={"gpt": model_info(cfg.gpt), "diffuseq": model_info(cfg.diffuseq)},
     )
+    report.models["gpt"]["served"] = {
+        "quantize": registry_cfg.gpt_quantize,
+        "decoder": registry_cfg.gpt_decoder,
+    }
 
     progress("bits per character ...")
-    bpc = evaluate_bpc(model, tokenizer, cfg.data, cfg.bpc_limit)
+    bpc = evaluate_bpc(scored, tokenizer, cfg.data, cfg.bpc_limit)
     report.bpc = asdict(bpc)
     progress(f"bpc: {json.dumps(bpc.bpc)}")
 
@@ -908,7 +931,13 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         f"average {_f(m.get('load_avg_1m_at_start'), 1)} at start), torch {m['torch']} on CPU, "
         f"{m['torch_threads']} torch threads, Python {m['python']}",
         f"- Models: GPT `{report.models.get('gpt', {}).get('path', '?')}`"
-        + (f" ({report.models['gpt'].get('weights_mb')} MB)" if report.models.get("gpt") else "")
+        + (
+            f" ({report.models['gpt'].get('weights_mb')} MB; served with "
+            f"GPT_QUANTIZE={report.models['gpt'].get('served', {}).get('quantize')}, "
+            f"GPT_DECODER={report.models['gpt'].get('served', {}).get('decoder')})"
+            if report.models.get("gpt")
+            else ""
+        )
         + (
             f", DiffuSeq `{report.models['diffuseq'].get('path')}` "
             f"({report.models['diffuseq'].get('weights_mb')} MB)"
@@ -940,11 +969,11 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         "| model | test (held-out) | gold (CleanComedy) |",
         "|---|---|---|",
     ]
-    names = {
-        "gpt": "our GPT",
-        "trigram-kn": "token 3-gram, interpolated KN",
-        "unigram": "token unigram, add-k",
-    }
+    names = {"gpt": "our GPT (float32, as trained)"}
+    for key in bpc["bpc"]:
+        if key.startswith("gpt-"):
+            names[key] = f"our GPT as served ({key[4:]} weights)"
+    names.update({"trigram-kn": "token 3-gram, interpolated KN", "unigram": "token unigram, add-k"})
     for key, label in names.items():
         row = bpc["bpc"][key]
         lines.append(f"| {label} | {_f(row.get('test'))} | {_f(row.get('gold'))} |")
@@ -1179,6 +1208,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", default=None, help="comma-separated step counts (2000,100,20,10)")
     ap.add_argument("--methods", default=None, help="comma-separated (gpt,gpt-sample,diffuseq)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--gpt-quantize", default=None, help="override GPT_QUANTIZE (int8, none, ...)")
+    ap.add_argument("--gpt-decoder", default=None, help="override GPT_DECODER (fast, hf)")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="small subsets: a smoke run in minutes")
     return ap.parse_args(argv)
@@ -1190,6 +1221,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         "gpt": args.gpt,
         "diffuseq": args.diffuseq if str(args.diffuseq) not in ("", ".") else None,
         "threads": args.threads,
+        "gpt_quantize": args.gpt_quantize,
+        "gpt_decoder": args.gpt_decoder,
         "seed": args.seed,
     }
     for name in ("words", "nouns", "diversity_words", "sweep_words", "full_steps_words"):

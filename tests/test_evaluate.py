@@ -277,6 +277,10 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     assert all(row["same_text_alone_and_batched"] == 1.0 for row in report.main.values())
     assert report.main["gpt"]["latency_n"] == 2
     assert 0.0 < report.bpc["bpc"]["gpt"]["test"] < 20
+    # int8 weights cost little: within 5% of the float model.
+    assert report.bpc["bpc"]["gpt-int8"]["test"] == pytest.approx(
+        report.bpc["bpc"]["gpt"]["test"], rel=0.05
+    )
     assert report.bpc["bpc"]["trigram-kn"]["gold"] < report.bpc["bpc"]["unigram"]["gold"]
     assert report.main["diffuseq"]["model_started"] is not None
     assert set(report.diversity) == {"gpt-sample", "diffuseq"}
@@ -287,7 +291,8 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     out.write_text("old\n<!-- notes:start -->\nkeep me\n<!-- notes:end -->\n", encoding="utf-8")
     write_report(report, out, "python -m generation.evaluate --test")
     text = out.read_text(encoding="utf-8")
-    assert "keep me" in text and "| our GPT |" in text and "## 3. Sample outputs" in text
+    assert "keep me" in text and "| our GPT (float32, as trained) |" in text
+    assert "| our GPT as served (int8 weights) |" in text and "## 3. Sample outputs" in text
     assert existing_notes(out) == "keep me"
     assert json.loads(out.with_suffix(".json").read_text())["main"]["gpt"]["n"] == 5
     assert "python -m generation.evaluate --test" in render_markdown(
