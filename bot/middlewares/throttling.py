@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
+from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot import texts
@@ -65,7 +66,10 @@ class GenerationGuardMiddleware(BaseMiddleware):
             return
         self.warned.add(user_id)  # before the await: concurrent updates see it at once
         if isinstance(event, Message):
-            await event.answer(text)
+            if event.chat.type == ChatType.PRIVATE:
+                await event.answer(text)
+            else:  # in a group, say whom it is for
+                await event.reply(text)
 
     def _forget_old(self, now: float) -> None:
         """Keep memory bounded: drop users whose last request is long past."""

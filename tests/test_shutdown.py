@@ -1,0 +1,226 @@
+"""Stopping: SIGTERM with work in flight, the grace period, no update handled twice after a restart.
+
+The promise: on SIGTERM the bot takes no new updates, finishes (or, past the grace period,
+cancels with an apology) what is in flight, has committed every vote it thanked for, exits 0, and
+after a restart nothing thanked for is missing or undone. The subtle part is Telegram's offsets:
+updates are confirmed by the *next* getUpdates, so without care the last ones come again after a
+restart and a 👍 toggle is applied twice (see `bot.updates`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from bot.app import BotApp, create_app
+from bot.local_server import LocalBotApi
+from bot.resilience import polling_backoff
+from tests.fault_kit import (
+    FAKE_BOT_CMD,
+    FAST_BACKOFF,
+    ROOT,
+    FakeModel,
+    api,
+    ask,
+    bot_env,
+    db_rows,
+    fake_registry,
+    fake_settings,
+    idle,
+    running_fake_bot,
+    wait_for,
+    wait_long_poll,
+)
+
+__all__ = ["api"]
+
+USER = 901
+GROUP = -100901
+
+
+@contextlib.asynccontextmanager
+async def started(
+    api: LocalBotApi, db: Path, model: FakeModel, **overrides: Any
+) -> AsyncIterator[tuple[BotApp, asyncio.Task[None]]]:
+    """A bot whose stop and close the test does itself (no context manager doing it)."""
+    backoff = overrides.pop("backoff", FAST_BACKOFF)
+    app = await create_app(
+        fake_settings(api, db, **overrides), registry=fake_registry(model), backoff=backoff
+    )
+    task = asyncio.create_task(app.run_polling(handle_signals=False))
+    await wait_long_poll(api)
+    try:
+        yield app, task
+    finally:
+        if not task.done():
+            await app.stop()
+            await task
+        await app.close()
+
+
+async def test_close_waits_for_a_generation_in_flight(api: LocalBotApi, tmp_path: Path) -> None:
+    model = FakeModel(delay=0.8)
+    async with started(api, tmp_path / "j.db", model, shutdown_grace_s=5.0) as (app, task):
+        api.send_text(USER, "Кот")
+        await wait_for(model.started.is_set, 5, "the generation to start")
+        began = time.monotonic()
+        await app.stop()
+        await task
+        await app.close()
+        took = time.monotonic() - began
+    joke = api.last_bot_message(USER)
+    assert joke is not None and (joke.text or "").startswith("Кот")
+    assert 0.5 < took < 3
+    assert db_rows(tmp_path / "j.db", "SELECT prompt, message_id FROM jokes") == [
+        ("Кот", joke.message_id)
+    ]
+    assert api.all_updates_answered  # confirmed on the way out
+
+
+async def test_generation_past_the_grace_period_gets_an_apology(
+    api: LocalBotApi, tmp_path: Path
+) -> None:
+    model = FakeModel(delay=3.0)
+    async with started(api, tmp_path / "j.db", model, shutdown_grace_s=0.4) as (app, task):
+        api.send_text(USER, "Пёс")
+        await wait_for(model.started.is_set, 5, "the generation to start")
+        began = time.monotonic()
+        await app.stop()
+        await task
+        await app.close()
+        took = time.monotonic() - began
+    reply = api.last_bot_message(USER)
+    assert reply is not None and "перезапускаюсь" in (reply.text or "")
+    assert took < 2.0
+    assert db_rows(tmp_path / "j.db", "SELECT COUNT(*) FROM jokes") == [(0,)]
+
+
+async def _votes_then_outage(api: LocalBotApi, app: BotApp) -> dict[str, str | None]:
+    """Jokes for 5 users; then getUpdates starts failing right after a batch of likes, so the
+    bot handles and thanks them but cannot confirm them. Returns {query id: answer}."""
+    messages = {}
+    for n in range(5):
+        api.send_text(USER + n, f"Слово{n}")
+    for n in range(5):
+        messages[USER + n] = (await api.wait_for_bot_message(USER + n)).message_id
+    await wait_for(lambda: api.all_updates_answered and not app.dispatcher._handle_update_tasks)
+    await wait_long_poll(api)
+    api.faults.fail_next("getUpdates", "5xx", count=10_000)
+    queries = [api.press_button(user, message, text="👍 0") for user, message in messages.items()]
+    for query in queries:
+        await api.wait_for_callback_answer(query)
+    return {q: answer.text for q in queries if (answer := api.callback_answer(q))}
+
+
+async def test_stop_confirms_handled_updates_so_a_restart_does_not_undo_votes(
+    api: LocalBotApi, tmp_path: Path
+) -> None:
+    db = tmp_path / "j.db"
+    slow = polling_backoff(3.0, 4.0)  # after one failed poll the loop sleeps: no confirmation
+    async with started(api, db, FakeModel(), backoff=slow) as (app, _task):
+        answers = await _votes_then_outage(api, app)
+        api.faults.clear()  # Telegram is back, but the polling loop is still asleep
+        assert not api.all_updates_answered
+    assert set(answers.values()) == {"Спасибо!"}
+    assert api.all_updates_answered  # close() confirmed them
+    async with running_fake_bot(api, db) as env:  # restart: nothing comes again
+        await idle(env)
+        assert env.count("votes") == 5 and env.app.tracker.skipped == 0
+
+
+async def test_offset_file_covers_a_stop_while_telegram_is_down(
+    api: LocalBotApi, tmp_path: Path
+) -> None:
+    db = tmp_path / "j.db"
+    async with started(api, db, FakeModel()) as (app, _task):
+        answers = await _votes_then_outage(api, app)
+    assert set(answers.values()) == {"Спасибо!"}
+    assert not api.all_updates_answered  # the confirmation failed too
+    saved = json.loads((tmp_path / "j.db-offset").read_text())
+    assert saved["last_update_id"] == api.updates[-1].update_id
+    api.faults.clear()
+    async with running_fake_bot(api, db) as env:  # restart: the 5 likes come again, skipped
+        await idle(env)
+        assert env.app.tracker.skipped == 5
+        assert env.count("votes") == 5
+        joke = await ask(env, "Снова", USER)  # and new updates are handled as usual
+        assert (joke.text or "").startswith("Снова")
+    assert not (tmp_path / "j.db-offset.tmp").exists()
+
+
+async def test_sigterm_mid_stream_exits_0_and_keeps_every_thanked_vote(
+    api: LocalBotApi, tmp_path: Path
+) -> None:
+    """`python -m bot`'s main() as a process: votes and generations in flight, SIGTERM, then a
+    restart that gets the unconfirmed updates again."""
+    db = tmp_path / "j.db"
+    log = (tmp_path / "bot.log").open("w")
+    env = bot_env(api.url, db, FAKE_DELAY_S="0.2", SHUTDOWN_GRACE_S="5")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FAKE_BOT_CMD, cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    users = list(range(USER, USER + 8))
+    try:
+        await wait_long_poll(api, timeout=60)
+        for user in users:  # a group where everybody asks for a joke
+            api.send_text(user, f"/joke Кот{user}", chat_id=GROUP, chat_type="group")
+        jokes = [m.message_id for m in await api.wait_for_bot_messages(GROUP, 8, timeout=20)]
+        await wait_for(  # the handlers are done (else a second word is "already being written")
+            lambda: db_rows(db, "SELECT COUNT(*) FROM jokes WHERE message_id > 0") == [(8,)], 10
+        )
+        await asyncio.sleep(0.2)
+        await wait_long_poll(api)
+        api.faults.fail_next("getUpdates", "5xx", count=10_000)  # nothing gets confirmed now
+        presses = {}
+        for n, user in enumerate(users):  # everyone votes once on three jokes
+            for offset, text in ((0, "👍 0"), (1, "👎 0"), (2, "👍 0")):
+                message = jokes[(n + offset) % len(jokes)]
+                query = api.press_button(user, message, text=text, chat_id=GROUP)
+                presses[query] = (user, message, 1 if text.startswith("👍") else -1)
+        words = [  # and three more jokes are being written
+            api.send_text(user, f"/joke Пёс{user}", chat_id=GROUP, chat_type="group")
+            for user in users[:3]
+        ]
+        await api.wait_until(lambda: any(api.callback_answer(q) for q in presses), 10)
+        proc.send_signal(signal.SIGTERM)  # votes and generations in flight
+        began = time.monotonic()
+        code = await asyncio.wait_for(proc.wait(), 20)
+        took = time.monotonic() - began
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+    output = (tmp_path / "bot.log").read_text()
+    assert code == 0, output[-3000:]
+    assert took < 5 + 3, output[-2000:]
+    replies = {m.reply_to.message_id for m in api.bot_messages(GROUP) if m.reply_to}
+    assert {w.message_id for w in words} <= replies, output[-4000:]  # all answered before exit
+    answers = {q: api.callback_answer(q) for q in presses}
+    thanked = {presses[q] for q, a in answers.items() if a is not None and a.text == "Спасибо!"}
+    assert thanked, "SIGTERM came too late to catch votes in flight"
+
+    def stored() -> set[tuple[int, int, int]]:
+        return set(
+            db_rows(
+                db,
+                "SELECT v.user_id, j.message_id, v.value FROM votes v "
+                "JOIN jokes j ON j.id = v.joke_id",
+            )
+        )
+
+    assert stored() == thanked
+    jokes_before = db_rows(db, "SELECT COUNT(*) FROM jokes")
+    api.faults.clear()
+    async with running_fake_bot(api, db) as restarted:  # the unconfirmed updates come again
+        await idle(restarted)
+        assert stored() == thanked  # nothing thanked for is missing or undone
+        assert restarted.app.tracker.skipped == len(presses) + len(words)
+    assert db_rows(db, "SELECT COUNT(*) FROM jokes") == jokes_before  # and nothing doubled
