@@ -12,6 +12,12 @@ Retry policy, one retry at most, so a handler is never stuck for long:
   send again. Not getUpdates (the polling loop has its own backoff) and not sendChatAction
   (a lost "typing…" is harmless).
 
+An update this aiogram cannot read (a field a newer Bot API made required, a malformed object)
+would fail the whole getUpdates batch, again and again: one poisoned update would stop the bot for
+good. `salvage_updates` reads the batch one update at a time instead; an unreadable one is logged
+and replaced by an empty `Update` with its id, so the offset moves past it and the rest is handled
+(`UpdateTracker` drops the empty one).
+
 A retried sendMessage can duplicate a message: when Telegram did send it but the answer was lost
 (a 502 from a proxy after the fact, a dropped connection), the retry sends it again. We accept
 that on purpose: the alternative is a joke that never arrives, or one whose buttons point at a
@@ -40,7 +46,9 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendChatAction, TelegramMethod
+from aiogram.types import Update
 from aiogram.utils.backoff import BackoffConfig
+from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +88,23 @@ class RetryMiddleware(BaseRequestMiddleware):
         first: Exception
         try:
             return await make_request(bot, method)
+        except ClientDecodeError as exc:
+            if _answered(exc):  # valid JSON, Telegram said ok: the call did happen
+                if isinstance(method, GetUpdates):
+                    return salvage_updates(bot, exc.data["result"])
+                raise  # retrying would repeat what Telegram already did
+            if isinstance(method, (GetUpdates, SendChatAction)):
+                raise
+            log.warning("%s failed (%s); retrying once", name, brief(exc))
+            await asyncio.sleep(self.transient_delay_s)
+            first = exc
         except TelegramRetryAfter as exc:
             if exc.retry_after > self.max_wait_s or isinstance(method, SendChatAction):
                 raise
             log.warning("flood control on %s: waiting %s s, then retrying", name, exc.retry_after)
             await asyncio.sleep(exc.retry_after)
             first = exc
-        except TRANSIENT as exc:
+        except (TelegramServerError, TelegramNetworkError) as exc:
             if isinstance(method, (GetUpdates, SendChatAction)):
                 raise
             log.warning("%s failed (%s); retrying once", name, brief(exc))
@@ -105,6 +123,35 @@ class RetryMiddleware(BaseRequestMiddleware):
                 log.info("callback answer went through before the failure; not an error")
                 return True
             raise
+
+
+def _answered(exc: ClientDecodeError) -> bool:
+    data = exc.data
+    return isinstance(data, dict) and data.get("ok") is True and "result" in data
+
+
+def salvage_updates(bot: Bot, items: Any) -> list[Update]:
+    """The readable updates of a batch; unreadable ones become empty placeholders (see above)."""
+    if not isinstance(items, list):
+        raise ClientDecodeError("getUpdates result is not a list", TypeError(), type(items))
+    updates: list[Update] = []
+    for item in items:
+        try:
+            updates.append(Update.model_validate(item, context={"bot": bot}))
+        except ValidationError as exc:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            if not isinstance(update_id, int):
+                continue  # nothing to confirm it by; later ids confirm it anyway
+            kinds = [k for k in item if k != "update_id"]
+            log.warning(
+                "skipping update %d (%s): cannot read it: %d error(s), first at %s",
+                update_id,
+                ",".join(kinds) or "empty",
+                exc.error_count(),
+                ".".join(map(str, exc.errors()[0]["loc"])) if exc.errors() else "?",
+            )
+            updates.append(Update(update_id=update_id))
+    return updates
 
 
 def brief(exc: Exception) -> str:

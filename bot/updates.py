@@ -32,6 +32,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
+from aiogram.types.update import UpdateTypeLookupError
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,18 @@ class UpdateTracker(BaseMiddleware):
             return await handler(event, data)
         update_id = event.update_id
         query = event.callback_query
+        if update_id > (self.last_update_id or 0):
+            self.last_update_id = update_id
         if update_id <= self.floor:
             return self._skip(update_id, "handled before the restart")
         if not self._updates.add(update_id):
             return self._skip(update_id, "already handled")
         if query is not None and not self._queries.add(query.id):
             return self._skip(update_id, f"callback query {query.id} already handled")
-        if self.last_update_id is None or update_id > self.last_update_id:
-            self.last_update_id = update_id
+        try:
+            event.event_type  # noqa: B018
+        except UpdateTypeLookupError:  # unreadable (see bot.resilience) or of an unknown kind
+            return self._skip(update_id, "no event this bot can read")
         return await handler(event, data)
 
     def _skip(self, update_id: int, why: str) -> None:
