@@ -74,3 +74,22 @@ def build_rugpt3small_like(folder: Path | str, tokenizer: Path | str | None = No
     model = GPT2LMHeadModel(config).eval()
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def build_diffuseq_like(folder: Path | str, preset: str = "gpu", seq_len: int = 64) -> Path:
+    """Save a random-weight DiffuSeq of a trainer preset (default "gpu": 8 x 384) with our
+    tokenizer, as `generation.diffuseq.train` would lay it out; speed only, outputs are noise."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from generation.diffuseq.checkpoint import save_pretrained
+    from generation.diffuseq.config import PRESETS, DiffuSeqConfig
+    from generation.diffuseq.data import ensure_special_tokens
+    from generation.diffuseq.model import DiffuSeqModel
+
+    tokenizer = AutoTokenizer.from_pretrained(find_tokenizer())
+    roles = ensure_special_tokens(tokenizer)
+    config = DiffuSeqConfig(vocab_size=len(tokenizer), seq_len=seq_len, **PRESETS[preset], **roles)
+    torch.manual_seed(0)
+    model = DiffuSeqModel(config).eval()
+    return save_pretrained(model, tokenizer, folder)

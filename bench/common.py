@@ -1,0 +1,143 @@
+"""Shared pieces of the benchmarks: machine description, statistics, markdown, child processes.
+
+Each measured system runs in its own child process (`python -m bench.<name> --child JSON`), so
+that its peak RSS is its own and one system's allocations cannot slow the next; the parent starts
+the children one after the other (interleaved over repeats) and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from settings import ROOT
+
+#: Starting words: short everyday nouns, names and openers of Russian jokes (1–3 tokens each).
+WORDS = [
+    "Молоко", "Штирлиц", "Вовочка", "Доктор", "Кот", "Программист", "Жена", "Учитель",
+    "Муж", "Тёща", "Студент", "Армия", "Полицейский", "Бабушка", "Пьяный", "Чукча",
+    "Рабинович", "Заходит", "Врач", "Сосед", "Начальник", "Экзамен", "Поезд", "Магазин",
+    "Собака", "Директор", "Ёжик", "Колобок", "Пациент", "Блондинка", "Депутат", "Рыбак",
+    "Охотник", "Священник", "Водитель", "Профессор", "Школьник", "Бизнесмен", "Грузин", "Мужик",
+]  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "load_1min": round(load, 2),
+    }
+
+
+def machine_line(info: dict[str, Any], threads: int | None = None) -> str:
+    parts = [
+        f"{info['cpu']}, {info['cores']} cores",
+        f"torch {info['torch']}",
+        f"{info['date']}",
+        f"load average at start {info['load_1min']}",
+    ]
+    if threads:
+        parts.insert(1, f"{threads} torch threads")
+    return "Machine: " + "; ".join(parts) + "."
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]  # drop NaN
+    return statistics.median(clean) if clean else float("nan")
+
+
+def run_child(module: str, spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    """Run `python -m module --child JSON` and return the JSON object it prints last."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--child", json.dumps(spec, ensure_ascii=False)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"},
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-3000:]
+        raise RuntimeError(f"{module} child failed ({proc.returncode}): {spec}\n{tail}")
+    result = json.loads(lines[-1])
+    result["child_wall_s"] = time.perf_counter() - started
+    return result
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            if value != value:
+                return "–"
+            return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def quiet_logs() -> None:
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
