@@ -364,7 +364,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     log = (workdir / "bot.log").read_text(errors="replace")
     report = {
         "users": args.users,
-        "seconds": round(elapsed),
+        "seconds_planned": round(duration),
+        "seconds_run": round(elapsed),  # users finish the action they are in
         "fault_rate": args.fault_rate,
         "restarts": args.restarts,
         "updates": updates,
@@ -381,7 +382,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "exit_codes": bot.exit_codes,
         "stop_seconds": bot.stop_seconds,
         "rss_mb": {"start": rss_start, "end": rss_end, "peak": rss_peak},
-        "log_errors": log.count(" ERROR "),
+        "log_handler_errors": log.count(" ERROR bot.errors:"),
+        "log_polling_errors": log.count("Failed to fetch updates"),
         "log_skipped_updates": log.count("skipping update"),
         "workdir": str(workdir),
     }
