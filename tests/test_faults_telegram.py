@@ -6,6 +6,7 @@ sees, what is stored, and that no update ended in the error handler (unless it h
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -183,3 +184,29 @@ async def test_random_faults_everywhere_every_word_answered(env: RunningBot) -> 
     await idle(env, timeout=15)
     assert api.faults.count() > 0
     assert env.count("jokes") == len(words) - errors(env)
+
+
+async def test_start_rides_out_telegram_being_down(api: LocalBotApi, tmp_path: Path) -> None:
+    """getMe failing at start is retried; a failing setMyCommands does not stop the start."""
+    api.faults.fail_next("getMe", "5xx", count=3)
+    api.faults.fail_next("setMyCommands", "drop", count=2)
+    async with running_fake_bot(api, tmp_path / "j.db") as env:
+        joke = await ask(env, "Утро", USER)
+        assert (joke.text or "").startswith("Утро")
+        assert api.faults.count("getMe") == 3 and api.my_commands() == []
+
+
+async def test_rejected_token_stops_the_start_at_once(api: LocalBotApi, tmp_path: Path) -> None:
+    from aiogram.exceptions import TelegramUnauthorizedError
+    from pydantic import SecretStr
+
+    from bot.app import create_app
+    from tests.fault_kit import FAST_BACKOFF, fake_registry, fake_settings
+
+    settings = fake_settings(api, tmp_path / "j.db", bot_token=SecretStr("100000:wrong"))
+    app = await create_app(settings, registry=fake_registry(), backoff=FAST_BACKOFF)
+    try:
+        with pytest.raises(TelegramUnauthorizedError):
+            await asyncio.wait_for(app.run_polling(handle_signals=False), 5)
+    finally:
+        await app.close()
