@@ -3,7 +3,13 @@
 Telegram refuses, with a 400, what is harmless for us: answering a callback query a second time or
 too late ("query is too old"), an edit that changes nothing ("message is not modified"), an edit of
 a message that is gone or too old. Those are expected in normal use (double taps, retries after a
-lost answer, slow generations) and are not errors; anything else still raises.
+lost answer, slow generations) and are not errors; any other 400 still raises.
+
+Both are also best effort when Telegram is failing (5xx, dropped connections, flood control, even
+after `RetryMiddleware`'s retry): by then the work is done (a vote is stored), and giving up on
+the rest of the handler, or having the error handler answer "something went wrong", would tell
+the user the opposite of what happened. A lost answer only stops the button's spinner later; a
+lost keyboard edit leaves old counts until the next press.
 """
 
 from __future__ import annotations
@@ -11,10 +17,19 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage
 
 log = logging.getLogger(__name__)
+
+#: Telegram failing, not refusing: still so after one retry.
+UNAVAILABLE = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter, ClientDecodeError)
 
 HARMLESS_QUERY = ("query is too old", "query id is invalid")
 HARMLESS_EDIT = (
@@ -41,6 +56,9 @@ async def answer_query(
             raise
         log.info("callback query %s not answered: %s", query.id, exc.message)
         return False
+    except UNAVAILABLE as exc:
+        log.warning("answer to callback query %s lost: %s", query.id, type(exc).__name__)
+        return False
     return True
 
 
@@ -59,5 +77,10 @@ async def edit_keyboard(
         if not _harmless(exc, HARMLESS_EDIT):
             raise
         log.debug("keyboard of message %d not edited: %s", message.message_id, exc.message)
+        return False
+    except UNAVAILABLE as exc:
+        log.warning(
+            "keyboard of message %d not updated: %s", message.message_id, type(exc).__name__
+        )
         return False
     return True

@@ -210,3 +210,23 @@ async def test_rejected_token_stops_the_start_at_once(api: LocalBotApi, tmp_path
             await asyncio.wait_for(app.run_polling(handle_signals=False), 5)
     finally:
         await app.close()
+
+
+@pytest.mark.parametrize("method", ["answerCallbackQuery", "editMessageReplyMarkup"])
+async def test_vote_answer_or_edit_lost_twice_is_not_reported_as_failure(
+    env: RunningBot, method: str
+) -> None:
+    """The vote is stored; a lost toast or keyboard refresh must not turn into "went wrong"."""
+    api = env.api
+    joke = await ask(env, "Сом", USER)
+    api.faults.fail_next(method, "5xx", count=2)
+    query = api.press_button(USER, joke.message_id, text="👍 0")
+    await idle(env)
+    assert env.rows("SELECT value FROM votes") == [(1,)]
+    answer = api.callback_answer(query)
+    if method == "answerCallbackQuery":
+        assert answer is None  # lost; the counts on the keyboard still show the vote
+        assert api.message(USER, joke.message_id).button_texts[0] == "👍 1"
+    else:
+        assert answer is not None and answer.text == "Спасибо!"
+    assert errors(env) == 0
