@@ -131,8 +131,7 @@ class BotApp:
             except TelegramUnauthorizedError:
                 raise
             except Exception as exc:
-                delay = backoff.next_delay
-                backoff.__next__()
+                delay = next(backoff)
                 log.warning("cannot reach Telegram (%s); retry in %.1f s", brief(exc), delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_requested.wait(), delay)
@@ -182,13 +181,13 @@ class BotApp:
 
     async def _confirm_updates(self) -> None:
         tracker = self.tracker
-        last = max(tracker.last_update_id or 0, tracker.floor)
-        if not last:
+        if tracker.last_update_id is None:  # nothing handled: keep the old note as it was
+            if tracker.floor and self.offset_file is not None:
+                self.offset_file.save(tracker.floor, keep_date=True)
             return
+        last = max(tracker.last_update_id, tracker.floor)
         if self.offset_file is not None:
             self.offset_file.save(last)
-        if tracker.last_update_id is None:
-            return
         try:
             await asyncio.wait_for(
                 self.bot(GetUpdates(offset=last + 1, timeout=0, limit=1)), CONFIRM_TIMEOUT_S

@@ -102,6 +102,7 @@ class OffsetFile:
     def __init__(self, path: Path, bot_id: int) -> None:
         self.path = path
         self.bot_id = bot_id
+        self.taken_date: float | None = None  # when the note `take()` read was written
 
     @classmethod
     def beside(cls, database: Path | None, bot_id: int) -> OffsetFile | None:
@@ -126,14 +127,16 @@ class OffsetFile:
         if not isinstance(written, (int, float)) or time.time() - written > OFFSET_MAX_AGE_S:
             return 0
         value = data.get("last_update_id")
-        return value if isinstance(value, int) and value > 0 else 0
+        if not isinstance(value, int) or value <= 0:
+            return 0
+        self.taken_date = float(written)
+        return value
 
-    def save(self, last_update_id: int) -> None:
-        payload = {
-            "bot_id": self.bot_id,
-            "last_update_id": last_update_id,
-            "written_at": time.time(),
-        }
+    def save(self, last_update_id: int, *, keep_date: bool = False) -> None:
+        """Note the id. keep_date: a note carried over unchanged keeps its age, so it still
+        expires a day after the update it is about."""
+        written = self.taken_date if keep_date and self.taken_date else time.time()
+        payload = {"bot_id": self.bot_id, "last_update_id": last_update_id, "written_at": written}
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             tmp.write_text(json.dumps(payload), encoding="utf-8")

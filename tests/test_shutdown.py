@@ -22,6 +22,7 @@ from typing import Any
 from bot.app import BotApp, create_app
 from bot.local_server import LocalBotApi
 from bot.resilience import polling_backoff
+from bot.updates import OffsetFile
 from tests.fault_kit import (
     FAKE_BOT_CMD,
     FAST_BACKOFF,
@@ -224,3 +225,25 @@ async def test_sigterm_mid_stream_exits_0_and_keeps_every_thanked_vote(
         assert stored() == thanked  # nothing thanked for is missing or undone
         assert restarted.app.tracker.skipped == len(presses) + len(words)
     assert db_rows(db, "SELECT COUNT(*) FROM jokes") == jokes_before  # and nothing doubled
+
+
+def test_offset_file_is_trusted_only_fresh_and_for_the_same_bot(tmp_path: Path) -> None:
+    db = tmp_path / "jokes.db"
+    note = OffsetFile.beside(db, bot_id=100000)
+    assert note is not None and note.path == tmp_path / "jokes.db-offset"
+    assert note.take() == 0  # no file
+    note.save(41)
+    assert note.take() == 41 and not note.path.exists()  # read once, then gone
+    assert OffsetFile.beside(None, 1) is None  # an in-memory database has no place for it
+    for payload in (
+        {"bot_id": 999, "last_update_id": 41, "written_at": time.time()},  # another bot
+        {"bot_id": 100000, "last_update_id": 41, "written_at": time.time() - 2 * 86400},  # stale
+        {"bot_id": 100000, "last_update_id": "41", "written_at": time.time()},
+        "garbage",
+    ):
+        note.path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+        assert note.take() == 0 and not note.path.exists()
+    note.path.write_text(json.dumps({"bot_id": 100000, "last_update_id": 7, "written_at": 5.0e9}))
+    assert note.take() == 7
+    note.save(7, keep_date=True)  # carried over unchanged: keeps its age
+    assert json.loads(note.path.read_text())["written_at"] == 5.0e9
