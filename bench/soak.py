@@ -23,7 +23,8 @@ Checked at the end (after faults are switched off, the bot has gone idle and has
 * every update was answered or deliberately ignored: every update was confirmed by the bot;
   every word got a reply, every press an answer, or else the bot's attempt to answer was failed
   by an injected fault (counted separately; "no attempt" must be 0);
-* every stop exited 0; RSS of the bot process at start and end (and its peak).
+* every stop exited 0. Reported too: the bot process's RSS after each start, every 15 s, before
+  each stop, and its peak.
 
 Not part of the test run; results go to docs/BENCHMARKS.md ("Soak test").
 """
@@ -114,6 +115,7 @@ class BotProcess:
         self.exit_codes: list[int] = []
         self.stop_seconds: list[float] = []
         self.starts = 0
+        self.rss: list[dict[str, Any]] = []  # per process: MB after start, before stop, peak
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
@@ -145,9 +147,19 @@ class BotProcess:
             if self.proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bot did not start; see {self.workdir / 'bot.log'}")
             await asyncio.sleep(0.1)
+        self.rss.append({"start": self.rss_mb(), "samples": []})
+
+    async def sample_rss(self, every: float = 15.0) -> None:
+        """RSS of the running process every `every` seconds (to see a trend, not just ends)."""
+        while True:
+            await asyncio.sleep(every)
+            if self.rss and (mb := self.rss_mb()) is not None:
+                self.rss[-1]["samples"].append(mb)
 
     async def stop(self) -> None:
         assert self.proc is not None
+        if self.rss:
+            self.rss[-1].update(end=self.rss_mb(), peak=self.rss_mb("VmHWM"))
         began = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -332,8 +344,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     async with LocalBotApi(token=TOKEN, callback_timeout_s=30) as api:
         bot = BotProcess(api, workdir, args)
         await bot.start()
-        await asyncio.sleep(1)
-        rss_start = bot.rss_mb()
+        sampler = asyncio.create_task(bot.sample_rss())
         api.faults.random(args.fault_rate, FAULT_KINDS, seed=args.seed, delay=0.3)
         began = time.monotonic()
         until = began + duration
@@ -355,8 +366,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         while not api.all_updates_answered and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(2)  # handlers finishing
-        rss_end, rss_peak = bot.rss_mb(), bot.rss_mb("VmHWM")
         await bot.stop()
+        sampler.cancel()
         updates = len(api.updates)
         unconfirmed = len(api.pending_updates())
         injected = Counter(f.fault.kind for f in api.faults.injected)
@@ -381,7 +392,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "updates_unconfirmed_at_end": unconfirmed,
         "exit_codes": bot.exit_codes,
         "stop_seconds": bot.stop_seconds,
-        "rss_mb": {"start": rss_start, "end": rss_end, "peak": rss_peak},
+        "rss_mb_per_process": bot.rss,
         "log_handler_errors": log.count(" ERROR bot.errors:"),
         "log_polling_errors": log.count("Failed to fetch updates"),
         "log_skipped_updates": log.count("skipping update"),
