@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from generation.diffuseq.data import (
     make_batch,
     tokenize_pairs,
 )
-from generation.diffuseq.diffusion import Diffusion, alphas_cumprod_for
+from generation.diffuseq.diffusion import SAMPLERS, Diffusion, alphas_cumprod_for, randn_rows
 from generation.diffuseq.model import DiffuSeqModel
 
 JOKES = [
@@ -140,6 +141,123 @@ def test_noising_never_touches_source(tok_dir: Path) -> None:
     g = [torch.Generator().manual_seed(i) for i in range(batch.ids.shape[0])]
     out = diffusion.sample(model, batch.ids, batch.src_mask, g, steps=3)
     assert torch.equal(out[batch.src_mask], batch.ids[batch.src_mask])
+
+
+class ConstantDenoiser(torch.nn.Module):
+    """Wraps a model so that x0-hat is always the embedding of fixed ids; records every call."""
+
+    def __init__(self, model: DiffuSeqModel, ids: torch.Tensor) -> None:
+        super().__init__()
+        self.inner = model
+        self.config = model.config
+        self.embed = model.embed
+        self.mean_embed = model.mean_embed
+        self.ids = ids
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls.append((z.clone(), t.clone()))
+        return self.inner.embed(self.ids)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.logits(x)
+
+
+def _oracle(tok_dir: Path, batch_rows: int = 1):
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    cfg = tiny_config(tokenizer, emb_dim=32)
+    torch.manual_seed(0)
+    model = DiffuSeqModel(cfg).eval()
+    batch, _ = tiny_batch(tokenizer, cfg, JOKES[:batch_rows])
+    return model, cfg, batch
+
+
+def test_sampler_inputs_match_training(tok_dir: Path) -> None:
+    """z_T = m + ε on the target (q(z_T | x0) has ᾱ_T ≈ 0), clean source embeddings at every
+    call, integer t on a strictly decreasing grid from T-1, and the output read off x0-hat."""
+    model, cfg, batch = _oracle(tok_dir, 2)
+    diffusion = Diffusion(cfg.diffusion_steps, cfg.schedule, cfg.gamma)
+    assert float(diffusion.alphas_cumprod[-1]) < 1e-6
+    src = batch.src_mask
+    emb = model.embed(batch.ids).detach()
+    for sampler in SAMPLERS:
+        oracle = ConstantDenoiser(model, batch.ids)
+        gens = [torch.Generator().manual_seed(i) for i in range(2)]
+        out = diffusion.sample(oracle, batch.ids, src, gens, sampler=sampler, steps=6)
+        assert torch.equal(out, batch.ids), sampler
+        z0, _t0 = oracle.calls[0]
+        eps = randn_rows([torch.Generator().manual_seed(i) for i in range(2)], (24, 32), "cpu")
+        assert torch.allclose(z0[~src], (model.mean_embed + eps)[~src]), sampler
+        ts = [int(t[0]) for _, t in oracle.calls]
+        assert ts == diffusion.time_grid(6)[:-1] and ts[0] == cfg.diffusion_steps - 1
+        assert all(t.dtype == torch.long for _, t in oracle.calls)
+        for z, _ in oracle.calls:
+            assert torch.equal(z[src], emb[src]), sampler
+    grid = diffusion.time_grid(20)
+    assert grid[0] == 1999 and grid[-1] == 0 and all(a > b for a, b in itertools.pairwise(grid))
+    assert diffusion.time_grid(5000) == list(range(1999, -1, -1))
+
+
+def test_ode_samplers_exact_for_a_known_x0(tok_dir: Path) -> None:
+    """With x0-hat fixed, DDIM and DPM-Solver++(2M) solve the probability-flow ODE exactly:
+    every state they feed the network is z_t = m + √ᾱ_t (x0 − m) + √(1−ᾱ_t) ε_T."""
+    model, cfg, batch = _oracle(tok_dir)
+    diffusion = Diffusion(cfg.diffusion_steps, cfg.schedule, cfg.gamma)
+    m = model.mean_embed.detach()
+    x0 = model.embed(batch.ids).detach() - m
+    tgt = ~batch.src_mask
+    eps = randn_rows([torch.Generator().manual_seed(0)], (24, 32), "cpu")
+    for sampler in ("ddim", "dpm"):
+        oracle = ConstantDenoiser(model, batch.ids)
+        diffusion.sample(
+            oracle, batch.ids, batch.src_mask, [torch.Generator().manual_seed(0)], sampler, 8
+        )
+        for z, t in oracle.calls[1:]:
+            k = int(t[0])
+            want = m + diffusion.sqrt_ab[k] * x0 + diffusion.sqrt_1mab[k] * eps
+            # Off only by √ᾱ_T (x0 − m) ≈ 5e-4·x0: the chain starts at m + ε, not q(z_T | x0).
+            assert torch.allclose(z[tgt], want[tgt], atol=5e-3), (sampler, k)
+
+
+def test_stochastic_samplers_follow_the_forward_process(tok_dir: Path) -> None:
+    """With x0-hat fixed, the states `renoise` and `ancestral` feed the network have the
+    training marginal q(z_t | x0): the same absorbed fraction (renoise mirrors the v2 discrete
+    noise) and the same Gaussian spread as `Diffusion.q_sample`."""
+    model, cfg, batch = _oracle(tok_dir)
+    diffusion = Diffusion(cfg.diffusion_steps, cfg.schedule, cfg.gamma)
+    rows = 256
+    big = type(batch)(
+        batch.ids.repeat(rows, 1), batch.src_mask.repeat(rows, 1), batch.weights.repeat(rows, 1)
+    )
+    m = model.mean_embed.detach()
+    e = model.embed(big.ids).detach()
+    tgt = ~big.src_mask
+
+    def stats(z: torch.Tensor, k: int) -> tuple[float, float]:
+        # Absorbed positions sit at m + noise; kept ones at m + a(e − m) + noise.
+        a = float(diffusion.sqrt_ab[k])
+        r_keep = (z - m - a * (e - m))[tgt].norm(dim=-1)
+        r_abs = (z - m)[tgt].norm(dim=-1)
+        absorbed = (r_abs < r_keep).float().mean()
+        spread = torch.minimum(r_keep, r_abs).pow(2).mean() / z.shape[-1]
+        return float(absorbed), float(spread)
+
+    for sampler in ("renoise", "ancestral"):
+        oracle = ConstantDenoiser(model, big.ids)
+        gens = [torch.Generator().manual_seed(i) for i in range(rows)]
+        with torch.no_grad():
+            diffusion.sample(oracle, big.ids, big.src_mask, gens, sampler, 10)
+            for z, t in oracle.calls[3:]:
+                k = int(t[0])
+                if k < 20:
+                    continue  # a and s are too far apart to tell absorbed from kept apart
+                zq, _ = diffusion.q_sample(
+                    model, big, torch.full((big.ids.shape[0],), k), torch.Generator().manual_seed(k)
+                )
+                got, want = stats(z, k), stats(zq, k)
+                if sampler == "renoise":
+                    assert abs(got[0] - want[0]) < 0.05, (k, got, want)
+                assert abs(got[1] / want[1] - 1) < 0.15, (sampler, k, got, want)
 
 
 def test_losses_are_finite_and_pad_downweighted(tok_dir: Path) -> None:
@@ -261,9 +379,19 @@ def test_tiny_model_overfits_and_few_step_sampler_reproduces(tok_dir: Path, tmp_
     save_pretrained(model.eval(), tokenizer, tmp_path / "m")
     backend = DiffuSeqBackend.from_pretrained(tmp_path / "m")
     prompts = [first_word(t) for t in texts]
-    got = backend.generate_detailed(prompts, {"steps": 10, "sampler": "dpm"}, [0, 1, 2, 3])
-    assert [s.text for s in got] == texts
-    assert all(s.model_started for s in got)
-    # The full T-step ancestral sampler with clamping is kept for comparison and works too.
-    got = backend.generate(prompts[:2], {"sampler": "ancestral"}, [5, 6])
+    # Teacher-forced check: noised with the exact training process, the jokes are read back.
+    model.eval()
+    with torch.no_grad():
+        for t in (10, 100, 500):
+            tt = torch.full((batch.ids.shape[0],), t)
+            zt, _ = diffusion.q_sample(model, batch, tt, torch.Generator().manual_seed(t))
+            pred = model.logits(model(zt, tt)).argmax(-1)
+            tgt = batch.weights == 1.0
+            assert (pred[tgt] == batch.ids[tgt]).float().mean() > 0.95, t
+    for sampler in SAMPLERS:
+        got = backend.generate_detailed(prompts, {"steps": 10, "sampler": sampler}, [0, 1, 2, 3])
+        assert [s.text for s in got] == texts, sampler
+        assert all(s.model_started for s in got)
+    # The full T-step ancestral chain (DiffuSeq's sampler) works too.
+    got = backend.generate(prompts[:2], {"sampler": "ancestral", "steps": 2000}, [5, 6])
     assert got == texts[:2]

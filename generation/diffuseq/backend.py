@@ -16,7 +16,7 @@ from generation.diffuseq.data import decode_target, prompt_rows, starts_with_pro
 from generation.diffuseq.diffusion import SAMPLERS, Diffusion
 from generation.diffuseq.model import DiffuSeqModel
 
-DEFAULT_PARAMS: dict[str, Any] = {"steps": 20, "sampler": "dpm", "mbr": 1, "clamp": None}
+DEFAULT_PARAMS: dict[str, Any] = {"steps": 20, "sampler": "renoise", "mbr": 1, "clamp": None}
 _SEED_MOD = 2**63 - 1
 
 

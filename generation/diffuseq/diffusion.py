@@ -8,6 +8,7 @@ solvers below work on y = z − m, which is an ordinary variance-preserving diff
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from generation.diffuseq.model import DiffuSeqModel
 
-SAMPLERS = ("dpm", "ddim", "ancestral")
+SAMPLERS = ("renoise", "dpm", "ddim", "ancestral")
 
 
 def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
@@ -67,15 +68,9 @@ class Diffusion:
         self.T = steps
         self.gamma = gamma
         ab = alphas_cumprod_for(schedule, steps)
-        ab_prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
         self.alphas_cumprod = ab.float()
         self.sqrt_ab = ab.sqrt().float()
         self.sqrt_1mab = (1 - ab).sqrt().float()
-        # q(x_{t-1} | x_t, x0) for the ancestral sampler.
-        betas = 1 - ab / ab_prev
-        self.post_var = (betas * (1 - ab_prev) / (1 - ab)).float()
-        self.post_c0 = (betas * ab_prev.sqrt() / (1 - ab)).float()
-        self.post_ct = ((1 - ab_prev) * (1 - betas).sqrt() / (1 - ab)).float()
 
     # ------------------------------------------------------------------ training
 
@@ -160,14 +155,34 @@ class Diffusion:
 
     # ------------------------------------------------------------------ sampling
 
-    def _x0(self, model: DiffuSeqModel, z: Tensor, t: int, clamp: bool, amp: bool) -> Tensor:
+    def time_grid(self, steps: int) -> list[int]:
+        """`steps`+1 decreasing timesteps from T-1 to 0, evenly spaced in log-SNR.
+
+        Under the sqrt schedule and 128-d embeddings, tokens can be read straight off z_t for all
+        t below about T/2, so a time-uniform grid spends half its network calls where nothing is
+        left to decide; log-SNR spacing puts them where the text is actually formed.
+        """
+        steps = max(1, int(steps))
+        if steps >= self.T - 1:
+            return list(range(self.T - 1, -1, -1))
+        lam = torch.log(self.sqrt_ab.double() / self.sqrt_1mab.double())
+        # ᾱ at T-1 is ~1e-7 (the last beta is capped), so start the even spacing at T-2.
+        targets = torch.linspace(float(lam[self.T - 2]), float(lam[0]), steps + 1)
+        grid = [int(torch.searchsorted(-lam, -v).clamp(max=self.T - 1)) for v in targets]
+        grid[0], grid[-1] = self.T - 1, 0
+        out = [grid[0]]
+        for t in grid[1:]:  # strictly decreasing; duplicates (a too fine grid) are dropped
+            if t < out[-1]:
+                out.append(t)
+        return out
+
+    def _x0(self, model: DiffuSeqModel, z: Tensor, t: int, amp: bool) -> tuple[Tensor, Tensor]:
+        """The denoiser's x0-hat at step t and its tied-head logits."""
         tt = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
         with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=amp):
             x0 = model(z, tt)
         x0 = x0.float()
-        if clamp:
-            x0 = model.nearest_embedding(x0)
-        return x0
+        return x0, model.logits(x0)
 
     @torch.no_grad()
     def sample(
@@ -176,21 +191,33 @@ class Diffusion:
         ids: Tensor,
         src_mask: Tensor,
         generators: Sequence[torch.Generator],
-        sampler: str = "dpm",
+        sampler: str = "renoise",
         steps: int = 20,
         clamp: bool | None = None,
         amp: bool = False,
     ) -> Tensor:
         """Denoise the target part of every row; returns token ids (B, L).
 
-        `dpm` is DPM-Solver++(2M) in x0 form and `ddim` is deterministic DDIM, both on `steps`
-        time-uniform points; `ancestral` runs all T posterior steps with fresh noise and, by
-        default, the clamping trick (x0-hat replaced by the nearest embedding).
+        All samplers start at z_T = m + ε on the target (q(z_T | x0) has ᾱ_T ≈ 1e-7) and run on
+        `steps` points of `time_grid`:
+
+        - `renoise` (default): round x0-hat to tokens (tied-head argmax), then draw z at the next
+          step from exactly the training forward process q(z_t | x0): absorbing replacement with
+          probability γ√(1−ᾱ_t), the σ0 jitter of z0 and fresh Gaussian noise. Every state the
+          network sees is therefore one it was trained on.
+        - `ddim` (deterministic DDIM) and `dpm` (DPM-Solver++(2M)) in x0 form on y = z − m.
+        - `ancestral`: the DDPM posterior q(z_s | z_t, x0-hat) between grid points; with
+          steps ≥ T−1 it is DiffuSeq's full chain.
+
+        `clamp` (default on) replaces x0-hat by the embedding of its argmax token before the
+        update (DiffuSeq's anchoring). Without it, the ODE solvers keep the initial noise along
+        the whole path and the network reads it as tokens: word salad on every model we trained.
+        The output is the argmax of the last x0-hat (not of z_0, which still carries noise).
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
         if clamp is None:
-            clamp = sampler == "ancestral"
+            clamp = True
         dev = ids.device
         L = ids.shape[1]
         d = model.config.emb_dim
@@ -204,28 +231,33 @@ class Diffusion:
 
         a = self.sqrt_ab.to(dev)
         s = self.sqrt_1mab.to(dev)
-        if sampler == "ancestral":
-            c0, ct, var = (x.to(dev) for x in (self.post_c0, self.post_ct, self.post_var))
-            for t in range(self.T - 1, -1, -1):
-                x0 = self._x0(model, z_of(y), t, clamp, amp) - m
-                if t > 0:
-                    y = c0[t] * x0 + ct[t] * y + var[t].sqrt() * randn_rows(generators, (L, d), dev)
-                else:
-                    y = x0
-        else:
-            steps = max(1, min(int(steps), self.T))
-            grid = torch.linspace(self.T - 1, 0, steps + 1).round().long().tolist()
-            prev_x0: Tensor | None = None
-            h_prev = 0.0
-            for i in range(steps):
-                ts, tn = grid[i], grid[i + 1]
-                if ts == tn:
-                    continue
-                x0 = self._x0(model, z_of(y), ts, clamp, amp) - m
-                if sampler == "ddim":
-                    eps = (y - a[ts] * x0) / s[ts]
-                    y = a[tn] * x0 + s[tn] * eps
-                    continue
+        ab = self.alphas_cumprod.to(dev)
+        sigma0 = float(self.sqrt_1mab[0])
+        grid = self.time_grid(steps)
+        prev_x0: Tensor | None = None
+        h_prev = 0.0
+        logits = torch.zeros(0)
+        for ts, tn in itertools.pairwise(grid):
+            x0, logits = self._x0(model, z_of(y), ts, amp)
+            if clamp or sampler == "renoise":
+                x0 = model.embed(logits.argmax(-1))
+            x0 = x0 - m
+            if sampler == "renoise":
+                keep = 1.0 - self.gamma * float(s[tn])
+                u = torch.stack([torch.rand((L, 1), generator=g) for g in generators]).to(dev)
+                x0 = torch.where(u < keep, x0, torch.zeros_like(x0))  # absorbed: x0 = m
+                noise = math.sqrt(float(s[tn]) ** 2 + float(a[tn]) ** 2 * sigma0**2)
+                y = a[tn] * x0 + noise * randn_rows(generators, (L, d), dev)
+            elif sampler == "ddim":
+                eps = (y - a[ts] * x0) / s[ts]
+                y = a[tn] * x0 + s[tn] * eps
+            elif sampler == "ancestral":
+                alpha = ab[ts] / ab[tn]  # ᾱ_t / ᾱ_s: the step's own (1 − β)
+                c0 = (1 - alpha) * a[tn] / (1 - ab[ts])
+                ct = (1 - ab[tn]) * alpha.sqrt() / (1 - ab[ts])
+                var = (1 - alpha) * (1 - ab[tn]) / (1 - ab[ts])
+                y = c0 * x0 + ct * y + var.sqrt() * randn_rows(generators, (L, d), dev)
+            else:  # dpm
                 lam_s = torch.log(a[ts] / s[ts])
                 lam_t = torch.log(a[tn] / s[tn])
                 h = (lam_t - lam_s).item()
@@ -236,6 +268,5 @@ class Diffusion:
                     D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
                 y = (s[tn] / s[ts]) * y - a[tn] * math.expm1(-h) * D
                 prev_x0, h_prev = x0, h
-        z = z_of(y)
-        tokens = model.logits(z).argmax(-1)
+        tokens = logits.argmax(-1)
         return torch.where(src_mask, ids, tokens)

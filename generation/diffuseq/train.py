@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"step": step, "elapsed_min": round(elapsed / 60, 2), **vals}
         samples = sampler_backend.generate_detailed(
             list(SAMPLE_WORDS),
-            {"steps": args.sample_steps, "sampler": "dpm"},
+            {"steps": args.sample_steps, "sampler": "renoise"},
             [0] * len(SAMPLE_WORDS),
         )
         row["samples"] = [s.text for s in samples]
