@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     default_method: str = "gpt"
     throttle_rate_s: float = 1.0
     polling_timeout_s: int = 10
+    polling_backoff_min_s: float = 1.0  # first wait after a failed getUpdates, doubling up to max
+    polling_backoff_max_s: float = 5.0
     shutdown_grace_s: float = 10.0
     max_prompt_chars: int = 64
     max_prompt_words: int = 5

@@ -236,12 +236,9 @@ async def create_app(
         stack.push_async_callback(engine.dispose)
         sessionmaker = storage.make_sessionmaker(engine)
         registry = registry or build_registry(settings)
-        service = GenerationService(
+        service = GenerationService.from_config(
             registry,
-            queue_depth=settings.queue_depth,
-            timeout_s=settings.generation_timeout_s,
-            batch_window_ms=settings.batch_window_ms,
-            max_batch_size=settings.max_batch_size,
+            settings,
             torch_threads=settings.torch_threads or None,
             stop_grace_s=settings.shutdown_grace_s,
         )

@@ -53,6 +53,29 @@ class RetryTokens:
         return self._items.get(token)
 
 
+class Variants:
+    """Counts 🔁 presses per chat, word and method, so "another joke" is really another one.
+
+    For deterministic methods (beam search) the request's seed selects the n-th best beam; for
+    sampling methods no seed is given, so each press draws afresh. Memory is bounded.
+    """
+
+    def __init__(self, registry: MethodRegistry, capacity: int = 10_000) -> None:
+        self.registry = registry
+        self.capacity = capacity
+        self._counts: OrderedDict[tuple[int, str, str], int] = OrderedDict()
+
+    def next(self, chat_id: int, prompt: str, method: str) -> int | None:
+        if method not in self.registry or not self.registry.method(method).deterministic:
+            return None
+        key = (chat_id, prompt.casefold(), method)
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count
+        while len(self._counts) > self.capacity:
+            self._counts.popitem(last=False)
+        return count
+
+
 class JokeTeller:
     def __init__(
         self,
@@ -67,6 +90,7 @@ class JokeTeller:
         self.sessionmaker = sessionmaker
         self.default_method = default_method
         self.retry_tokens = RetryTokens()
+        self.variants = Variants(registry)
 
     def method_names(self) -> list[str]:
         return [m.name for m in self.registry.methods()]
@@ -97,15 +121,22 @@ class JokeTeller:
         prompt: str,
         method: str | None,
         reply_to: int | None = None,
+        another: bool = False,
     ) -> int | None:
-        """Write and send one joke; returns its stored id, or None if the user got an apology."""
+        """Write and send one joke; returns its stored id, or None if the user got an apology.
+
+        another: the user asked for one more joke on this word (🔁); beam search would repeat
+        itself, so it is asked for the next-best beam instead.
+        """
         method = self.resolve_method(method)
         if method is None:
             await bot.send_message(chat_id, texts.NO_METHODS, reply_to_message_id=reply_to)
             return None
         try:
             async with typing(bot, chat_id):
-                jokes = await self.service.generate(GenerationRequest(prompt=prompt, method=method))
+                seed = self.variants.next(chat_id, prompt, method) if another else None
+                request = GenerationRequest(prompt=prompt, method=method, seed=seed)
+                jokes = await self.service.generate(request)
         except GenerationBusy:
             await bot.send_message(chat_id, texts.BUSY, reply_to_message_id=reply_to)
             return None

@@ -110,7 +110,12 @@ async def more(
     prompt, method = joke.prompt, joke.method
     await session.close()
     await teller.tell(
-        bot, chat_id=message.chat.id, user_id=query.from_user.id, prompt=prompt, method=method
+        bot,
+        chat_id=message.chat.id,
+        user_id=query.from_user.id,
+        prompt=prompt,
+        method=method,
+        another=True,
     )
 
 

@@ -291,8 +291,12 @@ class BotApiCore:
             while len(self._pending) > keep:
                 self._pending.popleft().confirmed_at = now
             return
+        confirmed = False
         while self._pending and self._pending[0].update_id < offset:
             self._pending.popleft().confirmed_at = now
+            confirmed = True
+        if confirmed:
+            self._bump()  # wake test waiters on "all updates answered"
 
     def _available(self, limit: int) -> list[UpdateRecord]:
         allowed = self._allowed_updates
