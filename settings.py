@@ -34,8 +34,6 @@ class Settings(BaseSettings):
     # Generation: models
     gpt_model: str = DEFAULT_GPT_MODEL
     gpt_tokenizer: str | None = None
-    gpt_dtype: str = "float32"
-    gpt_prepend_bos: bool | None = None  # None: read the model's own flag
     gpt_dtype: str = "float32"  # float32 | bfloat16
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
     gpt_quantize: str = "int8"  # int8 | int8-tensor | bf16 | none (generation/quantize.py)
@@ -52,7 +50,6 @@ class Settings(BaseSettings):
     gpt_temperature: float = 0.8
     gpt_top_p: float = 0.95
     diffuseq_steps: int = 20
-    diffuseq_sampler: str = "dpm"
     diffuseq_sampler: str = "dpm"
     diffuseq_mbr: int = 1
 
