@@ -104,7 +104,13 @@ def run_child(module: str, spec: dict[str, Any], timeout: float = 3600) -> dict[
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"},
+        env={
+            **os.environ,
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONWARNINGS": "ignore",
+            # what our service sets for itself (generation.service); the original gets it too
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        },
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import tempfile
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     quiet_logs()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as generation.service sets it
     import torch
 
     from generation.gpt import GptBackend

@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -47,6 +49,24 @@ from generation.types import (
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+def prefer_sleeping_openmp_threads() -> bool:
+    """Set OMP_WAIT_POLICY=PASSIVE unless torch (and its OpenMP runtime) is already loaded or
+    the variable is set; True if it was set here.
+
+    Why: by default OpenMP worker threads spin between parallel regions. A decoding step is many
+    small regions, and on a small machine the bot's event loop, SQLite and the OS need a core now
+    and then; a spinning or descheduled worker then stalls every region. Measured on the 2-core
+    machine (docs/BENCHMARKS.md): a batch-32 int8 decode took 0.9-1.4 s with 2 threads by default,
+    0.30 s with PASSIVE, 0.26 s with 1 thread; with one busy process beside it, 5-12 s by
+    default and 0.30-0.35 s with PASSIVE. The runtime reads the variable once, when torch is
+    imported, which in the bot happens in the worker thread after `start()`.
+    """
+    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
 
 
 @dataclass(eq=False)
@@ -152,6 +172,7 @@ class GenerationService:
         if self._state != "new":
             raise RuntimeError(f"service cannot start from state {self._state!r}")
         self._state = "starting"
+        prefer_sleeping_openmp_threads()
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         self._thread = threading.Thread(
@@ -408,4 +429,4 @@ class GenerationService:
             loop.call_soon_threadsafe(callback, *args)
 
 
-__all__ = ["GenerationService"]
+__all__ = ["GenerationService", "prefer_sleeping_openmp_threads"]

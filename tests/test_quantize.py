@@ -12,7 +12,12 @@ from transformers import AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
 from generation.gpt import GptBackend
-from generation.quantize import apply_quantization, conv1d_to_linear, is_quantized
+from generation.quantize import (
+    RowwiseInt8Linear,
+    apply_quantization,
+    conv1d_to_linear,
+    is_quantized,
+)
 from generation.registry import RegistryConfig, gpt_presets
 
 
@@ -44,9 +49,10 @@ def test_conv1d_becomes_an_equivalent_linear(tiny_gpt_dir: Path) -> None:
     assert torch.allclose(logits(model), before, atol=1e-5)
 
 
-def test_int8_quantizes_every_linear_and_stays_close(tiny_gpt_dir: Path) -> None:
+@pytest.mark.parametrize("mode", ["int8", "int8-fbgemm"])
+def test_int8_quantizes_every_linear_and_stays_close(tiny_gpt_dir: Path, mode: str) -> None:
     reference = logits(load(tiny_gpt_dir))
-    model = apply_quantization(load(tiny_gpt_dir), "int8")
+    model = apply_quantization(load(tiny_gpt_dir), mode)
     assert is_quantized(model)
     plain = [m for m in model.modules() if type(m) is nn.Linear]
     assert plain == []  # the 8 block layers and the output head
@@ -54,6 +60,25 @@ def test_int8_quantizes_every_linear_and_stays_close(tiny_gpt_dir: Path) -> None
     # the same ranking of the likely next tokens, small absolute error
     assert (got - reference).abs().max() < 0.25
     assert torch.equal(got.argmax(-1), reference.argmax(-1))
+
+
+def test_rowwise_int8_rows_do_not_depend_on_batch_mates() -> None:
+    torch.manual_seed(0)
+    linear = nn.Linear(48, 300)
+    layer = RowwiseInt8Linear.from_linear(linear)
+    rows = torch.randn(12, 48) * torch.linspace(0.1, 5.0, 12)[:, None]  # very different ranges
+    with torch.inference_mode():
+        batch = layer(rows)
+        for index in range(12):
+            assert torch.equal(layer(rows[index : index + 1]), batch[index : index + 1])
+        assert torch.equal(layer(rows[3:9]), batch[3:9])
+        assert torch.equal(layer(rows.view(3, 4, 48)), batch.view(3, 4, 300))
+        error = (batch - linear(rows)).abs().mean() / linear(rows).abs().mean()
+    assert error < 0.03
+    # the stock kernel shares one activation scale across the batch: a row changes with others
+    stock = apply_quantization(nn.Sequential(nn.Linear(48, 300)), "int8-fbgemm")
+    with torch.inference_mode():
+        assert not torch.equal(stock(rows)[:1], stock(rows[:1]))
 
 
 def test_modes(tiny_gpt_dir: Path) -> None:
@@ -64,7 +89,7 @@ def test_modes(tiny_gpt_dir: Path) -> None:
     assert next(apply_quantization(load(tiny_gpt_dir), "bf16").parameters()).dtype == (
         torch.bfloat16
     )
-    assert is_quantized(apply_quantization(load(tiny_gpt_dir), "int8-tensor"))
+    assert is_quantized(apply_quantization(load(tiny_gpt_dir), "int8-fbgemm"))
     with pytest.raises(ValueError, match="quantization"):
         apply_quantization(model, "int4")
 
