@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     gpt_tokenizer: str | None = None
     gpt_dtype: str = "float32"  # float32 | bfloat16
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
-    gpt_quantize: str = "int8"  # int8 | int8-tensor | bf16 | none (generation/quantize.py)
+    gpt_quantize: str = "int8"  # int8 | int8-fbgemm | bf16 | none (generation/quantize.py)
     gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/fast_gpt.py) | hf: generate()
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
     enable_diffuseq: bool = True

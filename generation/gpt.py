@@ -219,7 +219,7 @@ class GptBackend:
 
         `prepend_bos=None` detects it (see the module docstring).
         `threads` sets torch's intra-op threads (a process-wide setting); None or 0 leaves it.
-        `quantize`: "int8" (dynamic, CPU), "int8-tensor", "bf16" or None/"none"; see
+        `quantize`: "int8" (row-wise, batch-invariant, CPU), "int8-fbgemm", "bf16", None/"none"; see
         `generation.quantize`. `decoder`: "fast" or "hf" (see `__init__`).
         """
         if threads:
