@@ -195,6 +195,7 @@ class Diffusion:
         steps: int = 20,
         clamp: bool | None = None,
         amp: bool = False,
+        temperature: float = 0.0,
     ) -> Tensor:
         """Denoise the target part of every row; returns token ids (B, L).
 
@@ -239,7 +240,14 @@ class Diffusion:
         logits = torch.zeros(0)
         for ts, tn in itertools.pairwise(grid):
             x0, logits = self._x0(model, z_of(y), ts, amp)
-            if clamp or sampler == "renoise":
+            if sampler == "renoise" and temperature > 0:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                picks = [
+                    torch.multinomial(probs[i].cpu(), 1, generator=g)[:, 0]
+                    for i, g in enumerate(generators)
+                ]
+                x0 = model.embed(torch.stack(picks).to(dev))
+            elif clamp or sampler == "renoise":
                 x0 = model.embed(logits.argmax(-1))
             x0 = x0 - m
             if sampler == "renoise":
