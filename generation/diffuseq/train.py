@@ -72,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--x0-ce-weight",
         type=float,
-        default=0.0,
-        help="weight of the cross-entropy on the predicted x0 (0 = DiffuSeq's loss)",
+        default=1.0,
+        help="weight of the cross-entropy on the predicted x0 (0 = DiffuSeq's loss; the shipped "
+        "model used 1)",
     )
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
@@ -120,10 +121,15 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 @torch.no_grad()
 def validation_loss(
-    model: DiffuSeqModel, diffusion: Diffusion, batch: Batch, chunk: int = 128
+    model: DiffuSeqModel,
+    diffusion: Diffusion,
+    batch: Batch,
+    chunk: int = 128,
+    x0_ce_weight: float = 0.0,
 ) -> dict[str, float]:
     """Loss on a fixed validation slice at fixed, evenly spread t and fixed noise (comparable
-    across evaluations)."""
+    across evaluations). `x0_ce_weight` must be the training one for val and train loss to be
+    the same quantity."""
     model.eval()
     n = batch.ids.shape[0]
     g = torch.Generator(device=batch.ids.device)
@@ -133,7 +139,9 @@ def validation_loss(
     for i in range(0, n, chunk):
         sl = slice(i, i + chunk)
         sub = Batch(batch.ids[sl], batch.src_mask[sl], batch.weights[sl])
-        out = diffusion.training_losses(model, sub, t=t_all[sl], generator=g)
+        out = diffusion.training_losses(
+            model, sub, t=t_all[sl], generator=g, x0_ce_weight=x0_ce_weight
+        )
         m = sub.ids.shape[0]
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + float(v) * m
@@ -156,6 +164,7 @@ def plot_curves(metrics: list[dict[str, Any]], path: Path) -> None:
             [m["step"] for m in va], [m["val_loss"] for m in va], "o-", label="valid loss (EMA)"
         )
         ax.plot([m["step"] for m in va], [m["val_ce"] for m in va], "--", label="valid rounding CE")
+        ax.plot([m["step"] for m in va], [m["val_nll"] for m in va], ":", label="valid x0 token CE")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -343,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def evaluate() -> None:
         nonlocal best_val
-        vals = validation_loss(ema, diffusion, val_batch)
+        vals = validation_loss(ema, diffusion, val_batch, x0_ce_weight=args.x0_ce_weight)
         row = {"step": step, "elapsed_min": round(elapsed / 60, 2), **vals}
         samples = sampler_backend.generate_detailed(
             list(SAMPLE_WORDS),
