@@ -603,10 +603,10 @@ class EvalConfig:
     words: int = 200
     nouns: int = len(COMMON_NOUNS)
     latency_words: int = 20
-    diversity_words: int = 40
+    diversity_words: int = 30
     samples_per_word: int = 5
     sweep_words: int = 20
-    full_steps_words: int = 3
+    full_steps_words: int = 2
     sweep_latency_words: int = 3
     steps: tuple[int, ...] = STEP_SWEEP
     bpc_limit: int | None = None
@@ -614,8 +614,11 @@ class EvalConfig:
     seed: int = 1000
     quick: bool = False
     methods: tuple[str, ...] = (GPT, GPT_SAMPLE, DIFFUSEQ)
+    compare_samplers: tuple[str, ...] = ("renoise", "dpm")
     gpt_quantize: str | None = None  # None: the registry's default (what the bot uses)
     gpt_decoder: str | None = None
+    diffuseq_sampler: str | None = None
+    diffuseq_steps: int | None = None
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> EvalConfig:
@@ -691,7 +694,12 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
     """Run every part of the evaluation and return the report (nothing is written here)."""
     started = time.perf_counter()
     torch.set_num_threads(max(1, cfg.threads))
-    overrides = {"gpt_quantize": cfg.gpt_quantize, "gpt_decoder": cfg.gpt_decoder}
+    overrides = {
+        "gpt_quantize": cfg.gpt_quantize,
+        "gpt_decoder": cfg.gpt_decoder,
+        "diffuseq_sampler": cfg.diffuseq_sampler,
+        "diffuseq_steps": cfg.diffuseq_steps,
+    }
     registry_cfg = RegistryConfig(
         **{k: v for k, v in overrides.items() if v is not None},
         gpt_model=str(cfg.gpt),
@@ -879,12 +887,30 @@ def step_sweep(
             "median_latency_ms": ms,
             "latency_extrapolated": extrapolated,
         }
-        rows.append({"steps": steps, "words": len(outs), **summarize(outs, fluency), **extra})
+        sampler = base.get("sampler")
+        row = {"sampler": sampler, "steps": steps, "words": len(outs), **extra}
+        rows.append({**row, **summarize(outs, fluency)})
         if steps != longest and small < len(outs):
-            rows.append(
-                {"steps": steps, "words": small, **summarize(outs[:small], fluency), **extra}
-            )
+            rows.append({**row, "words": small, **summarize(outs[:small], fluency)})
     rows.sort(key=lambda r: (r["words"], -r["steps"]))
+    # The other samplers at the preset's step count, on the same words and seeds.
+    steps = int(base.get("steps", 20))
+    for sampler in (x for x in cfg.compare_samplers if x != base.get("sampler")):
+        progress(f"diffuseq sweep: sampler {sampler}, {steps} steps x {len(words)} words ...")
+        params = {**base, "steps": steps, "sampler": sampler}
+        groups, per_joke = batched_samples(backend, params, words, 1, cfg.seed, batch_rows=20)
+        outs = [g[0] for g in groups]
+        rows.append(
+            {
+                "sampler": sampler,
+                "steps": steps,
+                "words": len(outs),
+                "seconds_per_joke_batched": per_joke,
+                "latency_extrapolated": False,
+                **summarize(outs, fluency),
+                "median_latency_ms": None,
+            }
+        )
     return rows
 
 
@@ -901,7 +927,9 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _ms(x: float) -> str:
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "–"
     return f"{x / 1000:.2f} s" if x >= 1000 else f"{x:.0f} ms"
 
 
@@ -1113,9 +1141,11 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
             f"a CPU, so its quality is measured on the first {report.config['full_steps_words']} "
             "words only (the shorter chains are also shown on that same subset, like for like), "
             "and its single-joke latency is extrapolated linearly from the 100-step one (marked "
-            "≈; each step runs the same network once).",
+            "≈; each step runs the same network once). The last rows run the other samplers at "
+            "the preset's step count on the same words and seeds (quality only).",
             "",
             *_table_head(
+                "sampler",
                 "steps",
                 "words",
                 "latency (1 joke)",
@@ -1130,7 +1160,7 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         ]
         for row in report.sweep:
             lines.append(
-                f"| {row['steps']} | {row['words']} | "
+                f"| {row.get('sampler')} | {row['steps']} | {row['words']} | "
                 f"{'≈ ' if row.get('latency_extrapolated') else ''}"
                 f"{_ms(row['median_latency_ms'])} | "
                 f"{_ms(1000 * row['seconds_per_joke_batched'])} | "
@@ -1210,6 +1240,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--gpt-quantize", default=None, help="override GPT_QUANTIZE (int8, none, ...)")
     ap.add_argument("--gpt-decoder", default=None, help="override GPT_DECODER (fast, hf)")
+    ap.add_argument("--diffuseq-sampler", default=None, help="override DIFFUSEQ_SAMPLER")
+    ap.add_argument("--diffuseq-steps", type=int, default=None, help="override DIFFUSEQ_STEPS")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="small subsets: a smoke run in minutes")
     return ap.parse_args(argv)
@@ -1223,6 +1255,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         "threads": args.threads,
         "gpt_quantize": args.gpt_quantize,
         "gpt_decoder": args.gpt_decoder,
+        "diffuseq_sampler": args.diffuseq_sampler,
+        "diffuseq_steps": args.diffuseq_steps,
         "seed": args.seed,
     }
     for name in ("words", "nouns", "diversity_words", "sweep_words", "full_steps_words"):

@@ -268,6 +268,7 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
         full_steps_words=1,
         sweep_latency_words=1,
         steps=(6, 3),
+        diffuseq_sampler="dpm",
         threads=1,
     )
     report = run(config, progress=lambda _: None)
@@ -284,7 +285,13 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     assert report.bpc["bpc"]["trigram-kn"]["gold"] < report.bpc["bpc"]["unigram"]["gold"]
     assert report.main["diffuseq"]["model_started"] is not None
     assert set(report.diversity) == {"gpt-sample", "diffuseq"}
-    assert [(r["steps"], r["words"]) for r in report.sweep] == [(6, 1), (3, 1), (3, 3)]
+    # The preset (dpm, 20 steps here) sweeps steps; renoise runs once at the preset's steps.
+    assert [(r["sampler"], r["steps"], r["words"]) for r in report.sweep] == [
+        ("dpm", 6, 1),
+        ("dpm", 3, 1),
+        ("dpm", 3, 3),
+        ("renoise", 20, 3),
+    ]
     assert report.sweep[0]["latency_extrapolated"] and not report.sweep[1]["latency_extrapolated"]
 
     out = tmp_path / "QUALITY.md"
