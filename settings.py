@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     gpt_temperature: float = 0.8
     gpt_top_p: float = 0.95
     diffuseq_steps: int = 20
-    diffuseq_sampler: str = "dpm"
+    diffuseq_sampler: str = "renoise"  # renoise | dpm | ddim | ancestral (see generation/diffuseq)
     diffuseq_mbr: int = 1
 
     # Generation: service

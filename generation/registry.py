@@ -204,7 +204,7 @@ class RegistryConfig:
     diffuseq_model: str = "models/diffuseq"
     enable_diffuseq: bool = True
     diffuseq_steps: int = 20
-    diffuseq_sampler: str = "dpm"
+    diffuseq_sampler: str = "renoise"
     diffuseq_mbr: int = 1
 
     @classmethod
