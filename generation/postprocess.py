@@ -74,6 +74,9 @@ def normalize_layout(text: str) -> str:
     return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
 
 
+_LEADING_DASH = re.compile(r"^\s*[-–—]+\s*")
+
+
 def ensure_prefix(text: str, prompt: str) -> str:
     """Make the text begin with the prompt (compared case-insensitively, whitespace-normalized).
 
@@ -85,6 +88,11 @@ def ensure_prefix(text: str, prompt: str) -> str:
         return text
     if normalize_whitespace(text).casefold().startswith(prompt.casefold()):
         return text
+    # A dialogue that opens with the word ("- Доктор, ...") already starts with it: drop the
+    # opening dash rather than writing the word twice ("Доктор - Доктор, ...").
+    undashed = _LEADING_DASH.sub("", text, count=1)
+    if undashed != text and normalize_whitespace(undashed).casefold().startswith(prompt.casefold()):
+        return undashed
     if not text:
         return prompt
     joiner = "" if text[0] in _NO_SPACE_BEFORE else " "

@@ -143,6 +143,10 @@ def test_ensure_prefix() -> None:
     assert ensure_prefix("и всё.", "Кот") == "Кот и всё."
     assert ensure_prefix("", "Кот") == "Кот"
     assert ensure_prefix("КОТ и всё.", "кот") == "КОТ и всё."
+    # a dialogue opening with the word keeps it once, without the opening dash
+    assert ensure_prefix("- Доктор, я болен.\n- Бывает.", "Доктор") == "Доктор, я болен.\n- Бывает."
+    assert ensure_prefix("— Кот ушёл.", "кот") == "Кот ушёл."
+    assert ensure_prefix("- Пёс ушёл.", "Кот") == "Кот - Пёс ушёл."
     assert ensure_prefix("что угодно", "") == "что угодно"
 
 
