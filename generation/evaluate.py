@@ -52,6 +52,7 @@ from generation.metrics import (
     joke_checks,
     normalize_text,
     self_bleu,
+    word_doubled,
 )
 from generation.postprocess import (
     clean_joke,
@@ -512,6 +513,7 @@ def summarize(
         "length_ok": rate("length_ok"),
         "empty": sum(1 for o in outputs if not o.text) / n if n else 0.0,
         "continues_word": sum(continues_word(o.text, o.word) for o in outputs) / n if n else 0.0,
+        "word_doubled": sum(word_doubled(o.text, o.word) for o in outputs) / n if n else 0.0,
         "ellipsis_fallback": sum(1 for o in outputs if o.text and not o.natural_end) / n
         if n
         else 0.0,
@@ -888,10 +890,10 @@ def step_sweep(
             "latency_extrapolated": extrapolated,
         }
         sampler = base.get("sampler")
-        row = {"sampler": sampler, "steps": steps, "words": len(outs), **extra}
-        rows.append({**row, **summarize(outs, fluency)})
+        row = {"sampler": sampler, "steps": steps}
+        rows.append({**row, **summarize(outs, fluency), **extra, "words": len(outs)})
         if steps != longest and small < len(outs):
-            rows.append({**row, "words": small, **summarize(outs[:small], fluency)})
+            rows.append({**row, **summarize(outs[:small], fluency), **extra, "words": small})
     rows.sort(key=lambda r: (r["words"], -r["steps"]))
     # The other samplers at the preset's step count, on the same words and seeds.
     steps = int(base.get("steps", 20))
@@ -1038,8 +1040,9 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         f"{_latency_n(report)} requests (half test words, half nouns) sent one at a time: what a "
         "single user waits for one joke (empty queue, batch of one). A joke "
         "is **valid** when it (a) starts with the word as a word (*word glued on* counts the "
-        'failures where the model went on with letters, "Муж" → "Мужчина …"), (b) ends at a '
-        "sentence end the model wrote "
+        'failures where the model went on with letters, "Муж" → "Мужчина …"; *word doubled* '
+        'counts jokes that begin with the word twice, "Кот - Кот, …", which the checks do not '
+        "reject), (b) ends at a sentence end the model wrote "
         '(the post-processor\'s "…" fallback for a text without one does not count), (c) has no '
         "repeated word 3-gram and (d) is 20–200 characters long. distinct-n = distinct word "
         "n-grams / all word n-grams, pooled over the outputs. *GPT bpc* is our GPT's bits per "
@@ -1052,6 +1055,7 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
             "valid",
             "starts",
             "word glued on",
+            "word doubled",
             "ends",
             "no rep. 3-gram",
             "20–200 chars",
@@ -1067,7 +1071,8 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
     for method, row in report.main.items():
         lines.append(
             f"| {method} | {row['n']} | {_pct(row['valid'])} | {_pct(row['starts'])} | "
-            f"{_pct(row['continues_word'])} | {_pct(row['ends'])} | {_pct(row['no_repeat'])} | "
+            f"{_pct(row['continues_word'])} | {_pct(row['word_doubled'])} | "
+            f"{_pct(row['ends'])} | {_pct(row['no_repeat'])} | "
             f"{_pct(row['length_ok'])} | "
             f"{_pct(row['ellipsis_fallback'])} | {_pct(row['empty'])} | {_f(row['distinct_1'])} | "
             f"{_f(row['distinct_2'])} | {row['mean_chars']:.0f} | {_f(row.get('fluency_bpc'))} | "

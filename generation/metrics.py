@@ -236,6 +236,15 @@ def continues_word(text: str, word: str) -> bool:
     return bool(target) and body.startswith(target) and not starts_with_word(text, word)
 
 
+def word_doubled(text: str, word: str) -> bool:
+    """The text begins with the starting word twice ("Кот - Кот, ты где?"): what the user sees
+    when a backend's text starts with a dialogue dash before the word and post-processing puts
+    the word in front of it again."""
+    target = words(word)
+    n = len(target)
+    return n > 0 and words(text)[: 2 * n] == target * 2
+
+
 def ends_at_sentence_end(text: str) -> bool:
     """The last character is a sentence terminator (. ! ? …), possibly followed by closing
     quotes or brackets."""
@@ -351,5 +360,6 @@ __all__ = [
     "self_bleu",
     "sentence_bleu",
     "starts_with_word",
+    "word_doubled",
     "words",
 ]

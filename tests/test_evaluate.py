@@ -313,3 +313,11 @@ def test_continues_word_flags_a_glued_starting_word() -> None:
     assert continues_word("Мужчина пришёл домой.", "Муж")
     assert not continues_word("Муж пришёл домой.", "Муж")
     assert not continues_word("Жена пришла.", "Муж")
+
+
+def test_word_doubled_flags_a_repeated_starting_word() -> None:
+    from generation.metrics import word_doubled
+
+    assert word_doubled("Кот - Кот, ты где?\n- Дома.", "Кот")
+    assert word_doubled("Доброе утро - Доброе утро!", "доброе утро")
+    assert not word_doubled("Кот пришёл, а кот ушёл.", "Кот")
