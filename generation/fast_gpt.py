@@ -246,6 +246,7 @@ class FastDecoder:
         no_repeat_ngram_size: int = 0,
         exact: bool = False,
         on_prune: Callable[[list[int]], None] | None = None,
+        first_ban: torch.Tensor | None = None,
     ) -> list[list[int]]:
         """Decode every row to its token budget or its eos; return the new tokens of each row
         (eos included when reached). `max_new_tokens`: one budget for all rows or one per row.
@@ -254,6 +255,7 @@ class FastDecoder:
         Unless `exact`, finished rows leave the batch; `on_prune(kept)` is then called with the
         indices (into the rows still running before the cut) that stay, so that a picker holding
         per-row state (generators) can follow (`SeededSampler.keep`).
+        `first_ban`: a boolean mask over the vocabulary of tokens the first new token may not be.
         """
         if not rows:
             return []
@@ -269,6 +271,8 @@ class FastDecoder:
         generated: list[torch.Tensor] = []  # per step: [count] tokens (pad once finished)
         for step in range(max(budgets)):
             scores = ban_repeated_ngrams(seqs, logits, no_repeat_ngram_size)
+            if step == 0 and first_ban is not None:
+                scores = scores.masked_fill(first_ban, float("-inf"))
             chosen = pick(seqs, scores)
             chosen = torch.where(unfinished, chosen, torch.full_like(chosen, self.pad_id))
             full = torch.full((count,), self.pad_id, dtype=torch.long, device=self.device)
@@ -312,6 +316,7 @@ class FastDecoder:
         length_penalty: float = 1.0,
         early_stopping: bool | str = False,
         exact: bool = False,
+        first_ban: torch.Tensor | None = None,
     ) -> list[list[list[int]]]:
         """Beam search as transformers does it; per row, the best `num_return_sequences`
         hypotheses (new tokens only, eos included when reached), best first.
@@ -365,6 +370,8 @@ class FastDecoder:
             flat_running = running[:, :, :cur_len].reshape(n * beams, cur_len)
             log_probs = torch.nn.functional.log_softmax(logits, dim=-1)
             log_probs = ban_repeated_ngrams(flat_running, log_probs, no_repeat_ngram_size)
+            if cur_len == prompt_len and first_ban is not None:
+                log_probs = log_probs.masked_fill(first_ban, float("-inf"))
             vocab = log_probs.shape[-1]
             log_probs = log_probs.view(n, beams, vocab) + running_scores[:, :, None]
             log_probs = log_probs.reshape(n, beams * vocab)
