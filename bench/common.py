@@ -68,18 +68,28 @@ def machine_line(info: dict[str, Any], threads: int | None = None) -> str:
     return "Machine: " + "; ".join(parts) + "."
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec; `ru_maxrss` would not: Linux
+    carries it over from the parent across fork + exec, so a child of a big parent would show
+    the parent's size."""
+    peak = _status_mb("VmHWM")
+    if peak == peak:
+        return peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
