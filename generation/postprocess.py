@@ -158,6 +158,11 @@ def _end_without_sentence(text: str, prompt_end: int) -> str:
     return body + ELLIPSIS
 
 
+# A signature the corpus sometimes carries ("… жене.© Малый Кыс"): beam search loves such
+# memorised tails, and a joke sent by the bot is nobody's quotation.
+_ATTRIBUTION = re.compile(r"\s*©.*\Z", re.S)
+
+
 def clean_joke(raw: str, prompt: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Return a clean joke built from the model's raw text, or "" if there is nothing usable.
 
@@ -171,6 +176,7 @@ def clean_joke(raw: str, prompt: str, max_chars: int = DEFAULT_MAX_CHARS) -> str
     text = normalize_layout(strip_special_tokens(raw))
     text = ensure_prefix(text, prompt)
     start = _prompt_end(text, prompt)
+    text = text[:start] + _ATTRIBUTION.sub("", text[start:])
     if not has_letters(text[start:]):
         return ""
 

@@ -154,3 +154,9 @@ def test_sentence_ends_positions() -> None:
     text = "Раз. Два! Три"
     assert sentence_ends(text) == [4, 9]
     assert sentence_ends(text, start=5) == [9]
+
+
+def test_attribution_tail_is_dropped() -> None:
+    raw = "Кот, когда я был маленьким, никогда не изменял жене.© Малый Кыс"
+    assert clean_joke(raw, "Кот") == "Кот, когда я был маленьким, никогда не изменял жене."
+    assert clean_joke("Кот ушёл. © Пэм", "Кот") == "Кот ушёл."
