@@ -60,6 +60,7 @@ from generation.postprocess import (
     has_letters,
     normalize_layout,
     sentence_ends,
+    strip_attribution,
     strip_special_tokens,
 )
 from generation.registry import (
@@ -356,6 +357,7 @@ def model_wrote_sentence_end(raw: str, prompt: str) -> bool:
             if seen == wanted:
                 start = index + 1
                 break
+    text = text[:start] + strip_attribution(text[start:])
     return any(has_letters(text[start:end]) for end in sentence_ends(text, start))
 
 

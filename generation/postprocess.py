@@ -163,6 +163,11 @@ def _end_without_sentence(text: str, prompt_end: int) -> str:
 _ATTRIBUTION = re.compile(r"\s*©.*\Z", re.S)
 
 
+def strip_attribution(text: str) -> str:
+    """Drop a trailing "© Author" signature."""
+    return _ATTRIBUTION.sub("", text)
+
+
 def clean_joke(raw: str, prompt: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Return a clean joke built from the model's raw text, or "" if there is nothing usable.
 
@@ -176,7 +181,7 @@ def clean_joke(raw: str, prompt: str, max_chars: int = DEFAULT_MAX_CHARS) -> str
     text = normalize_layout(strip_special_tokens(raw))
     text = ensure_prefix(text, prompt)
     start = _prompt_end(text, prompt)
-    text = text[:start] + _ATTRIBUTION.sub("", text[start:])
+    text = text[:start] + strip_attribution(text[start:])
     if not has_letters(text[start:]):
         return ""
 
@@ -202,5 +207,6 @@ __all__ = [
     "normalize_layout",
     "normalize_whitespace",
     "sentence_ends",
+    "strip_attribution",
     "strip_special_tokens",
 ]
