@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -655,6 +655,12 @@ class Report:
     nouns: list[str] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: 1-minute load average after each stage: latencies on a shared CPU depend on it.
+    load: dict[str, float] = field(default_factory=dict)
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -805,6 +811,7 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
         report.samples[method] = [
             {"word": o.word, "text": o.text} for o in _sample_picks(outputs[method], words, nouns)
         ]
+        report.load[method] = _load()
         progress(f"{method}: valid {row['valid']:.3f}, median {row['median_latency_ms']:.0f} ms")
 
     # Diversity: 5 samples per word, gpt-sample vs diffuseq, straight from the backends in batches.
@@ -828,6 +835,7 @@ def run(cfg: EvalConfig, progress: Callable[[str], None] = print) -> Report:
     if DIFFUSEQ in methods:
         sweep_words = mixed_words(words, nouns, cfg.sweep_words)
         report.sweep = step_sweep(cfg, source, sweep_words, fluency, progress)
+        report.load["diffuseq sweep"] = _load()
 
     report.seconds = time.perf_counter() - started
     return report
@@ -961,7 +969,13 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         f"- Date: {m['date']}; run time {report.seconds / 60:.1f} min",
         f"- Machine: {m['cpu']}, {m['cores']} cores (shared with other jobs; 1-minute load "
         f"average {_f(m.get('load_avg_1m_at_start'), 1)} at start), torch {m['torch']} on CPU, "
-        f"{m['torch_threads']} torch threads, Python {m['python']}",
+        f"{m['torch_threads']} torch threads, Python {m['python']}"
+        + (
+            "; load average after each stage: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in report.load.items())
+            if report.load
+            else ""
+        ),
         f"- Models: GPT `{report.models.get('gpt', {}).get('path', '?')}`"
         + (
             f" ({report.models['gpt'].get('weights_mb')} MB; served with "
@@ -1044,7 +1058,8 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         "is **valid** when it (a) starts with the word as a word (*word glued on* counts the "
         'failures where the model went on with letters, "Муж" → "Мужчина …"; *word doubled* '
         'counts jokes that begin with the word twice, "Кот - Кот, …", which the checks do not '
-        "reject), (b) ends at a sentence end the model wrote "
+        "reject; *model wrote the word*, DiffuSeq only: the backend did not have to prepend "
+        "it), (b) ends at a sentence end the model wrote "
         '(the post-processor\'s "…" fallback for a text without one does not count), (c) has no '
         "repeated word 3-gram and (d) is 20–200 characters long. distinct-n = distinct word "
         "n-grams / all word n-grams, pooled over the outputs. *GPT bpc* is our GPT's bits per "
@@ -1058,6 +1073,7 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
             "starts",
             "word glued on",
             "word doubled",
+            "model wrote the word",
             "ends",
             "no rep. 3-gram",
             "20–200 chars",
@@ -1074,6 +1090,7 @@ def render_markdown(report: Report, command: str, notes: str | None = None) -> s
         lines.append(
             f"| {method} | {row['n']} | {_pct(row['valid'])} | {_pct(row['starts'])} | "
             f"{_pct(row['continues_word'])} | {_pct(row['word_doubled'])} | "
+            f"{_pct(row.get('model_started'))} | "
             f"{_pct(row['ends'])} | {_pct(row['no_repeat'])} | "
             f"{_pct(row['length_ok'])} | "
             f"{_pct(row['ellipsis_fallback'])} | {_pct(row['empty'])} | {_f(row['distinct_1'])} | "
@@ -1209,6 +1226,7 @@ def existing_notes(path: Path) -> str | None:
 
 def write_report(report: Report, out: Path, command: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
+    report.config["command"] = command
     if out.suffix == ".json":
         out.write_text(
             json.dumps(asdict(report), ensure_ascii=False, indent=1, default=str) + "\n",
@@ -1221,6 +1239,14 @@ def write_report(report: Report, out: Path, command: str) -> None:
         json.dumps(asdict(report), ensure_ascii=False, indent=1, default=str) + "\n",
         encoding="utf-8",
     )
+
+
+def load_report(path: Path, command: str | None = None) -> tuple[Report, str]:
+    """A report saved as JSON by an earlier run, and the command that produced it."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Report)}
+    report = Report(**{k: v for k, v in data.items() if k in known})
+    return report, command or report.config.get("command") or "python -m generation.evaluate"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1251,6 +1277,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--diffuseq-steps", type=int, default=None, help="override DIFFUSEQ_STEPS")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="small subsets: a smoke run in minutes")
+    ap.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        help="re-render --out (markdown) from a saved report JSON without running any model",
+    )
+    ap.add_argument("--command", default=None, help="with --render: the command of that run")
     return ap.parse_args(argv)
 
 
@@ -1284,6 +1317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = parse_args(argv)
+    if args.render is not None:
+        report, command = load_report(args.render, args.command)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            render_markdown(report, command, existing_notes(args.out)), encoding="utf-8"
+        )
+        print(f"rendered {args.out} from {args.render}")
+        return 0
     cfg = config_from_args(args)
     command = "python -m generation.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
 

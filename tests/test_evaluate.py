@@ -15,6 +15,7 @@ from generation.evaluate import (
     encode_jokes,
     existing_notes,
     lm_sequence_bits,
+    main,
     model_wrote_sentence_end,
     render_markdown,
     run,
@@ -301,7 +302,11 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     assert "keep me" in text and "| our GPT (float32, as trained) |" in text
     assert "| our GPT as served (int8 weights) |" in text and "## 3. Sample outputs" in text
     assert existing_notes(out) == "keep me"
-    assert json.loads(out.with_suffix(".json").read_text())["main"]["gpt"]["n"] == 5
+    saved = out.with_suffix(".json")
+    assert json.loads(saved.read_text())["main"]["gpt"]["n"] == 5
+    # Re-rendering from the saved JSON gives the same markdown without running a model.
+    assert main(["--render", str(saved), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == text
     assert "python -m generation.evaluate --test" in render_markdown(
         report, "python -m generation.evaluate --test"
     )
