@@ -52,6 +52,9 @@ def bot_env(api_url: str, db: Path, args: argparse.Namespace, extra: dict[str, s
     }
     if args.method:
         env["DEFAULT_METHOD"] = args.method
+    for item in getattr(args, "set", None) or []:
+        key, _, value = item.partition("=")
+        env[key.upper()] = value
     return env
 
 
@@ -96,17 +99,18 @@ async def user_session(
         sent = api.send_text(uid, word)
         stats["messages"] += 1
         try:
-            reply = await api.wait_for_bot_message(uid, after=sent.message_id, timeout=900)
+            reply = await api.wait_for_bot_message(uid, after=sent.message_id, timeout=300)
         except TimeoutError:
             stats["no_reply"] += 1
             continue
-        stats["joke_latency"].append(reply.at - sent.at)
         like = next((t for t in reply.button_texts if t.startswith("👍")), None)
+        # users read every reply before writing again: the bot answers a flood only once
+        await asyncio.sleep(rng.uniform(1.0, 1.3))
         if like is None or not (reply.text or "").startswith(word):
             stats["not_joke"].append((reply.text or "")[:80])
             continue
+        stats["joke_latency"].append(reply.at - sent.at)
         stats["jokes"] += 1
-        await asyncio.sleep(rng.uniform(0.8, 1.2))
         pressed_at = time.monotonic()
         query = api.press_button(uid, reply.message_id, text=like)
         stats["votes"] += 1
@@ -117,7 +121,7 @@ async def user_session(
                 stats["vote_not_thanked"] += 1
         except TimeoutError:
             stats["vote_unanswered"] += 1
-        await asyncio.sleep(rng.uniform(0.8, 1.2))
+        await asyncio.sleep(rng.uniform(0.2, 0.5))
 
 
 def new_stats() -> dict[str, Any]:
@@ -223,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         "--method", default="", help="DEFAULT_METHOD for the bot (default: its own)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a bot setting, e.g. QUEUE_DEPTH=256"
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     info = machine()
@@ -232,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_line(info, args.threads))
     print(
         f"\nBot: shipped models, method {args.method or 'the default'}, {args.rounds} round(s) per "
-        f"user; ready {extra['ready_s']:.1f} s after start; RSS {extra['rss_ready_mb']:.0f} MB "
-        f"ready, {extra['peak_rss_mb']:.0f} MB peak.\n"
+        f"user, settings {args.set or 'default'}; ready {extra['ready_s']:.1f} s after start; "
+        f"RSS {extra['rss_ready_mb']:.0f} MB ready, {extra['peak_rss_mb']:.0f} MB peak.\n"
     )
     header = [
         "users", "messages", "jokes/s", "joke p50 s", "joke p95 s", "vote p50 s", "vote p95 s",

@@ -222,6 +222,7 @@ def measure_model(label: str, folder: Path, args: argparse.Namespace) -> list[li
     for system in plan:
         runs = results[system["name"]]
         rss = median([r["peak_rss_mb"] for r in runs])
+        rss_end = median([r["rss_mb"] for r in runs])
         levels = ["1"] if system["kind"] == "original" else [str(c) for c in CONCURRENCY]
         for level in levels:
             jps = median([r["runs"][level]["jokes_per_s"] for r in runs])
@@ -234,6 +235,7 @@ def measure_model(label: str, folder: Path, args: argparse.Namespace) -> list[li
                     median([r["runs"][level]["p50"] for r in runs]),
                     median([r["runs"][level]["p95"] for r in runs]),
                     rss,
+                    rss_end,
                     f"{jps / base:.1f}×" if base else "–",
                     median([r["runs"][level].get("mean_batch", 1.0) for r in runs]),
                 ]
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_line(info, args.threads) + "\n")
     header = [
         "model", "system", "concurrent requests", "jokes/s", "p50 s", "p95 s", "peak RSS MB",
-        "× original jokes/s", "mean rows per model call",
+        "RSS at end MB", "× original jokes/s", "mean rows per model call",
     ]  # fmt: skip
     print(table(header, rows))
     return 0
