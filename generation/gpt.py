@@ -49,7 +49,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from generation.fast_gpt import FastDecoder, SeededSampler
+from generation.fast_gpt import FastDecoder, SeededSampler, pad_width
 from generation.quantize import apply_quantization
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,15 @@ class RowSampler(LogitsProcessor):
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, chosen[:, None], 0.0)
         return out
+
+
+def _width_groups(rows: Sequence[Sequence[int]]) -> dict[int, list[int]]:
+    """Row indices by padded prompt width (`pad_width`): rows that may share one fast-decoder
+    call without changing each other's output (a single word always lands in the first group)."""
+    groups: dict[int, list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(pad_width(len(row)), []).append(index)
+    return groups
 
 
 def _is_local(name: str | Path) -> bool:
@@ -405,6 +414,20 @@ class GptBackend:
         for row in encoded:
             unique.setdefault(tuple(row), len(unique))
         rows = [list(key) for key in unique]
+        results: list[list[list[int]]] = [[] for _ in rows]
+        for width, members in _width_groups(rows).items():
+            part = [rows[i] for i in members]
+            for index, found in zip(
+                members, self._fast_beam_group(part, params, width, max(ranks)), strict=True
+            ):
+                results[index] = found
+        pairs = zip(encoded, ranks, strict=True)
+        return [row + results[unique[tuple(row)]][rank] for row, rank in pairs]
+
+    def _fast_beam_group(
+        self, rows: list[list[int]], params: Mapping[str, Any], width: int, top_rank: int
+    ) -> list[list[list[int]]]:
+        num_beams = int(params.get("num_beams", 1))
         budgets = [self._budget(params, len(row)) for row in rows]
         no_repeat = int(params.get("no_repeat_ngram_size") or 0)
         if num_beams == 1:
@@ -413,40 +436,45 @@ class GptBackend:
                 max_new_tokens=budgets,
                 no_repeat_ngram_size=no_repeat,
                 first_ban=self.first_ban,
+                width=width,
             )
-            results = [[tokens] for tokens in greedy]
-        else:
-            results = self.fast.beam_search(
-                rows,
-                num_beams=num_beams,
-                max_new_tokens=budgets,
-                num_return_sequences=max(ranks) + 1,
-                no_repeat_ngram_size=no_repeat,
-                length_penalty=float(params.get("length_penalty", 1.0)),
-                early_stopping=params.get("early_stopping", False),
-                first_ban=self.first_ban,
-            )
-        pairs = zip(encoded, ranks, strict=True)
-        return [row + results[unique[tuple(row)]][rank] for row, rank in pairs]
+            return [[tokens] for tokens in greedy]
+        return self.fast.beam_search(
+            rows,
+            num_beams=num_beams,
+            max_new_tokens=budgets,
+            num_return_sequences=top_rank + 1,
+            no_repeat_ngram_size=no_repeat,
+            length_penalty=float(params.get("length_penalty", 1.0)),
+            early_stopping=params.get("early_stopping", False),
+            first_ban=self.first_ban,
+            width=width,
+        )
 
     def _fast_sample_ids(
         self, encoded: Sequence[list[int]], params: Mapping[str, Any], seeds: Sequence[int | None]
     ) -> list[list[int]]:
-        sampler = SeededSampler(
-            self._generators(seeds),
-            temperature=float(params.get("temperature", 1.0)),
-            top_p=float(params.get("top_p", 1.0)),
-            top_k=int(params.get("top_k") or 0),
-        )
-        new = self.fast.sample(
-            encoded,
-            max_new_tokens=[self._budget(params, len(row)) for row in encoded],
-            pick=sampler.pick,
-            no_repeat_ngram_size=int(params.get("no_repeat_ngram_size") or 0),
-            on_prune=sampler.keep,
-            first_ban=self.first_ban,
-        )
-        return [row + tokens for row, tokens in zip(encoded, new, strict=True)]
+        out: list[list[int]] = [[] for _ in encoded]
+        for width, members in _width_groups(encoded).items():
+            sampler = SeededSampler(
+                self._generators([seeds[i] for i in members]),
+                temperature=float(params.get("temperature", 1.0)),
+                top_p=float(params.get("top_p", 1.0)),
+                top_k=int(params.get("top_k") or 0),
+            )
+            part = [encoded[i] for i in members]
+            new = self.fast.sample(
+                part,
+                max_new_tokens=[self._budget(params, len(row)) for row in part],
+                pick=sampler.pick,
+                no_repeat_ngram_size=int(params.get("no_repeat_ngram_size") or 0),
+                on_prune=sampler.keep,
+                first_ban=self.first_ban,
+                width=width,
+            )
+            for index, row, tokens in zip(members, part, new, strict=True):
+                out[index] = row + tokens
+        return out
 
     def _generators(self, seeds: Sequence[int | None]) -> list[torch.Generator]:
         generators = []

@@ -103,3 +103,25 @@ def test_backend_generates_with_quantized_weights(tiny_gpt_dir: Path, quantize: 
         texts = backend.generate(["Молоко", "Кот"], preset, seeds)
         assert texts[0].startswith("Молоко") and texts[1].startswith("Кот")
         assert backend.generate(["Молоко", "Кот"], preset, seeds) == texts
+
+
+SHIPPED_GPT = Path(__file__).resolve().parents[1] / "models" / "gpt"
+# Words of 1-3 tokens after bos; with the seeds below, "Кот" and "Студент" (beam) and "Муж"
+# (sampling) changed between alone and batched before prompts were padded to `pad_width`.
+MIXED_WORDS = [
+    "Молоко", "Штирлиц", "Вовочка", "Доктор", "Программист", "Кот",
+    "Теща", "Учительница", "Муж", "Чукча", "Холодильник", "Студент",
+]  # fmt: skip
+
+
+@pytest.mark.skipif(not (SHIPPED_GPT / "model.safetensors").exists(), reason="no shipped model")
+@pytest.mark.parametrize("method", ["gpt", "gpt-sample"])
+def test_shipped_int8_model_gives_a_seeded_row_the_same_joke_alone_or_batched(method: str) -> None:
+    """The Backend rule on what users get: the default int8 weights and the default presets."""
+    backend = GptBackend.from_pretrained(SHIPPED_GPT, quantize="int8")
+    preset = gpt_presets(RegistryConfig())[method]
+    seeds = list(range(100, 100 + len(MIXED_WORDS)))
+    alone = [backend.generate([w], preset, [s])[0] for w, s in zip(MIXED_WORDS, seeds, strict=True)]
+    assert len({len(backend.encode_prompt(w)) for w in MIXED_WORDS}) > 1  # mixed prompt lengths
+    assert backend.generate(MIXED_WORDS, preset, seeds) == alone
+    assert backend.generate(MIXED_WORDS[::-1], preset, seeds[::-1]) == alone[::-1]
