@@ -48,6 +48,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MIN_CHARS = 20
 MAX_CHARS = 200
@@ -287,6 +288,8 @@ class PrepareResult:
     gold: list[dict[str, object]]
     fun: list[dict[str, object]]
     stats: dict[str, object] = field(default_factory=dict)
+    # the source name of every text in ``splits``, index for index; training may weight by it
+    sources: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _length_hist(lengths: list[int]) -> dict[str, float]:
@@ -320,6 +323,7 @@ def prepare(
     eval_keys.discard("")
     seen: set[str] = set()
     splits: dict[str, list[str]] = {s: [] for s in SPLITS}
+    split_sources: dict[str, list[str]] = {s: [] for s in SPLITS}
     filtered: Counter[str] = Counter()
     per_source: dict[str, Counter[str]] = {}
     lengths_before: list[int] = []
@@ -354,6 +358,7 @@ def prepare(
             seen.add(key)
             split = split_of(key, valid_pct, test_pct)
             splits[split].append(text)
+            split_sources[split].append(name)
             counts[split] += 1
             lengths_after.append(len(text))
     stats: dict[str, object] = {
@@ -367,7 +372,7 @@ def prepare(
         "lengths_kept": _length_hist(lengths_after),
         "eval_keys": len(eval_keys),
     }
-    return PrepareResult(splits=splits, gold=[], fun=[], stats=stats)
+    return PrepareResult(splits=splits, gold=[], fun=[], stats=stats, sources=split_sources)
 
 
 def prepare_corpus(corpus: Path, **kwargs: int) -> PrepareResult:
@@ -395,14 +400,26 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, object]]) -> int:
 
 def read_jsonl_texts(path: str | Path) -> list[str]:
     """Read the ``text`` field of every line of a prepared jsonl file."""
+    return [row["text"] for row in read_jsonl_rows(path)]
+
+
+def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Read every line of a prepared jsonl file (``text`` and, for splits, ``source``)."""
     with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line)["text"] for line in fh if line.strip()]
+        return [json.loads(line) for line in fh if line.strip()]
 
 
 def write_prepared(result: PrepareResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for split, texts in result.splits.items():
-        write_jsonl(out / f"{split}.jsonl", ({"text": t} for t in texts))
+        names = result.sources.get(split) or [""] * len(texts)
+        write_jsonl(
+            out / f"{split}.jsonl",
+            (
+                {"text": t, "source": n} if n else {"text": t}
+                for t, n in zip(texts, names, strict=True)
+            ),
+        )
     write_jsonl(out / "gold.jsonl", result.gold)
     write_jsonl(out / "fun.jsonl", result.fun)
     (out / "stats.json").write_text(

@@ -12,8 +12,8 @@ Modes (`apply_quantization`):
   depend on which other rows share the call, to the bit. Together with the fast decoder's
   fixed-width prompt padding (`generation.fast_gpt.pad_width`: left padding otherwise moves the
   last bits of the activations, which quantization turns into whole steps) a seeded joke is the
-  same alone or in a batch of 32, as the service promises. It costs ~5–35% more per layer than the stock kernel and
-  is more accurate on mixed batches (each row uses the whole 8-bit range).
+  same alone or in a batch of 32, as the service promises. It costs ~5–35% more per layer than
+  the stock kernel and is more accurate on mixed batches (each row uses the whole 8-bit range).
 * "int8-fbgemm": PyTorch's stock `quantize_dynamic`: one activation scale for the whole batch, so
   a row's output depends on its batch-mates (seeded jokes change with them); the fastest.
 * "bf16": weights in bfloat16 (no quantization; halves the bytes).

@@ -22,6 +22,11 @@ elapsed/``--max-minutes``, so a time-budgeted run still anneals fully before the
 Both limits are totals for the run, counting what was done before a ``--resume``. bf16 autocast on
 CUDA and CPU (``--precision fp32`` turns it off), gradient clipping at ``--grad-clip``.
 
+Fine-tuning: ``--init-from models/gpt`` starts from a saved model folder (its size wins over the
+size flags; a fresh optimizer and schedule), and ``--oversample humornet=4`` repeats one source's
+train jokes (the ``source`` field that ``generation.data`` writes) to shift the data mix, e.g.
+toward narrative jokes when the open data is mostly dialogue.
+
 Outputs: the best checkpoint by validation loss goes to ``--out`` (``save_pretrained`` with
 safetensors in ``--save-dtype``, tokenizer files, a GenerationConfig with bos/eos/pad ids, and
 ``train_summary.json``); ``--run-dir`` gets ``trainer_state.pt`` (fp32 weights, optimizer, step,
@@ -50,7 +55,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
-from generation.data import read_jsonl_texts
+from generation.data import read_jsonl_rows, read_jsonl_texts
 
 SAMPLE_PROMPTS = ("", "Штирлиц", "- Доктор,", "Вовочка")
 STATE_FILE = "trainer_state.pt"
@@ -314,6 +319,25 @@ def make_optimizer(model: torch.nn.Module, args: argparse.Namespace, device: tor
     return torch.optim.AdamW(groups, **kwargs)
 
 
+def oversampled(rows: list[dict[str, Any]], specs: list[str]) -> list[str]:
+    """Train texts with the jokes of some sources repeated, ``specs`` like ``["humornet=4"]``.
+
+    Why: the open data is 94% dialogue while people (and the CleanComedy gold set) tell mostly
+    narrative jokes; repeating the few narrative sources shifts the mix without new data.
+    """
+    weights: dict[str, int] = {}
+    for spec in specs:
+        name, sep, k = spec.partition("=")
+        if not sep or not k.isdigit() or int(k) < 1:
+            raise SystemExit(f"--oversample wants SOURCE=K with K >= 1, got {spec!r}")
+        weights[name] = int(k)
+    known = {row.get("source", "") for row in rows}
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise SystemExit(f"--oversample: no train jokes from {', '.join(unknown)}")
+    return [row["text"] for row in rows for _ in range(weights.get(row.get("source", ""), 1))]
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -327,6 +351,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("models/gpt"))
     ap.add_argument("--run-dir", type=Path, default=Path("runs/gpt"))
     ap.add_argument("--resume", type=Path, default=None, help="run dir with trainer_state.pt")
+    ap.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="fine-tune from this model folder (its size wins over the size flags)",
+    )
+    ap.add_argument(
+        "--oversample",
+        action="append",
+        default=[],
+        metavar="SOURCE=K",
+        help="repeat a source's train jokes K times ('source' of train.jsonl); repeatable",
+    )
     # model
     ap.add_argument("--n-layer", type=int, default=8)
     ap.add_argument("--n-embd", type=int, default=384)
@@ -391,6 +428,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         state = torch.load(args.resume / STATE_FILE, map_location="cpu", weights_only=False)
         model = GPT2LMHeadModel(GPT2Config.from_dict(state["config"]))
         model.load_state_dict(state["model"])
+    elif args.init_from is not None:
+        drop = args.dropout
+        model = GPT2LMHeadModel.from_pretrained(
+            str(args.init_from),
+            dtype=torch.float32,  # bf16 weights on disk; train and keep the master copy in fp32
+            resid_pdrop=drop,
+            embd_pdrop=drop,
+            attn_pdrop=drop,
+        )
     else:
         model = build_model(args, tokenizer)
     save_dtype = DTYPES[args.save_dtype]
@@ -404,9 +450,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.train()
     n_positions = model.config.n_positions
 
-    train_split = tokenize_split(
-        read_jsonl_texts(args.data / "train.jsonl"), tokenizer, n_positions, device
-    )
+    train_texts = oversampled(read_jsonl_rows(args.data / "train.jsonl"), args.oversample)
+    train_split = tokenize_split(train_texts, tokenizer, n_positions, device)
     valid_split = tokenize_split(
         read_jsonl_texts(args.data / "valid.jsonl"), tokenizer, n_positions, device
     )

@@ -166,3 +166,7 @@ def test_loaders_and_cli_on_small_files(tmp_path: Path, capsys: pytest.CaptureFi
     stats = json.loads((out / "stats.json").read_text())
     assert stats["filtered"]["eval_overlap"] == 2
     assert sum(stats["splits"].values()) == len(texts) == 4
+    rows = [r for s in D.SPLITS for r in D.read_jsonl_rows(out / f"{s}.jsonl")]
+    by_text = {r["text"]: r["source"] for r in rows}
+    assert by_text["- Привет, как интернет?\n- Спасибо, потихоньку..."] == "humornet"
+    assert {r["source"] for r in rows} <= set(D.TRAIN_SOURCES)

@@ -102,3 +102,37 @@ def test_refuses_oversized_weights(corpus: tuple[Path, Path], tmp_path: Path) ->
     data, tok = corpus
     with pytest.raises(SystemExit, match="max-weights-mb"):
         train_gpt.main(_args(data, tok, tmp_path, "--max-steps", "1", "--max-weights-mb", "0.01"))
+
+
+def test_oversample_repeats_only_the_named_source() -> None:
+    rows = [
+        {"text": "a", "source": "koziev"},
+        {"text": "b", "source": "humornet"},
+        {"text": "c"},
+    ]
+    assert train_gpt.oversampled(rows, []) == ["a", "b", "c"]
+    assert train_gpt.oversampled(rows, ["humornet=3"]) == ["a", "b", "b", "b", "c"]
+    for bad in (["humornet"], ["humornet=0"], ["humornet=x"], ["anecapi=2"]):
+        with pytest.raises(SystemExit):
+            train_gpt.oversampled(rows, bad)
+
+
+def test_fine_tune_starts_from_a_model_folder(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    """--init-from continues from saved weights: its first validation is already near the end of
+    the run it came from, far below a fresh model's."""
+    data, tok = corpus
+    base = train_gpt.main(_args(data, tok, tmp_path / "base", "--max-steps", "30"))
+    fresh = train_gpt.main(
+        _args(data, tok, tmp_path / "fresh", "--max-steps", "1", "--eval-every", "1")
+    )
+    tuned = train_gpt.main(
+        _args(
+            data, tok, tmp_path / "tuned", "--max-steps", "1", "--eval-every", "1",
+            "--init-from", str(tmp_path / "base" / "model"), "--n-layer", "3", "--lr", "1e-4",
+        )
+    )  # fmt: skip
+    base_loss = base["history"][-1]["val_loss"]
+    assert tuned["history"][0]["val_loss"] < fresh["history"][0]["val_loss"] - 1.0
+    assert tuned["history"][0]["val_loss"] < base_loss + 0.2
+    config = json.loads((tmp_path / "tuned" / "model" / "config.json").read_text())
+    assert config["n_layer"] == 1  # the size comes from the folder, not from the flags
