@@ -35,13 +35,7 @@ JOKES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared; one thread keeps timings stable."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

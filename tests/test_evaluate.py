@@ -37,13 +37,7 @@ from generation.metrics import (
 )
 from tests.fixtures_models import SENTENCES, make_tiny_tokenizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

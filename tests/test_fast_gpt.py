@@ -7,7 +7,6 @@ own seed, and draw from the right (nucleus) distribution.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,7 @@ from generation.registry import RegistryConfig, gpt_presets
 PROMPTS = ["Молоко", "Штирлиц шёл по", "Кот", "Доктор, я", "Вовочка пришёл в школу", "Купил"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny matrices: a second thread only adds contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
