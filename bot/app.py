@@ -236,11 +236,16 @@ async def create_app(
         stack.push_async_callback(engine.dispose)
         sessionmaker = storage.make_sessionmaker(engine)
         registry = registry or build_registry(settings)
+        # The default method's model (and any required one) loads before the bot answers; optional
+        # ones (DiffuSeq) load in the worker right after, so they do not delay the first joke.
+        preload, load_later = registry.startup_order(settings.default_method)
         service = GenerationService.from_config(
             registry,
             settings,
             torch_threads=settings.torch_threads or None,
             stop_grace_s=settings.shutdown_grace_s,
+            preload=preload,
+            load_later=load_later,
         )
         await service.start()
         stack.push_async_callback(service.stop)

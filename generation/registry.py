@@ -138,6 +138,18 @@ class MethodRegistry:
     def is_loaded(self, backend_key: str) -> bool:
         return backend_key in self._backends
 
+    def is_optional(self, name: str) -> bool:
+        """Whether method `name` runs on an optional backend (the bot works without it)."""
+        return self.method(name).backend_key in self._optional
+
+    def startup_order(self, first: str) -> tuple[list[str], list[str]]:
+        """(methods to load before serving, methods to load right after) for a bot whose users
+        start on method `first`: the default method and every required one come first; the
+        optional rest need not delay the first joke."""
+        names = self.names()
+        now = [n for n in names if n == first or not self.is_optional(n)]
+        return now, [n for n in names if n not in now]
+
     def load_all(self, methods: Collection[str] | None = None) -> dict[str, Backend]:
         """Load the backends of `methods` (default: all); optional ones that fail are dropped.
 

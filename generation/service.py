@@ -113,9 +113,14 @@ class GenerationService:
         max_chars: int = DEFAULT_MAX_CHARS,
         stop_grace_s: float = 10.0,
         preload: Collection[str] | None = None,
+        load_later: Collection[str] = (),
+        idle_before_load_s: float = 0.5,
     ) -> None:
         """`preload`: methods whose models `start()` loads and warms up (default: all); others
-        load on first use, in the worker. `torch_threads`: set in the worker before loading."""
+        load on first use, in the worker. `load_later`: methods whose models the worker loads and
+        warms up after `start()` returned, whenever it has no request to run (a request for one
+        of them before that loads it on the spot). `torch_threads`: set in the worker before
+        loading."""
         if queue_depth < 1 or max_batch_size < 1:
             raise ValueError("queue_depth and max_batch_size must be at least 1")
         self.registry = registry
@@ -127,6 +132,8 @@ class GenerationService:
         self.max_chars = max_chars
         self.stop_grace_s = stop_grace_s
         self.preload = None if preload is None else list(preload)
+        self.load_later = [name for name in load_later if name not in (self.preload or ())]
+        self.idle_before_load_s = idle_before_load_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: set[_Job] = set()  # accepted and not yet settled; touched on the loop only
         self._thread: threading.Thread | None = None
@@ -291,6 +298,20 @@ class GenerationService:
             [m.name for m in self.registry.methods()],
         )
 
+    def _load_later(self) -> None:
+        """Load and warm up the next `load_later` method's model, if any is left (worker)."""
+        name = self.load_later.pop(0)
+        started = time.perf_counter()
+        try:
+            if self.registry.is_loaded(self.registry.method(name).backend_key):
+                return  # shared with a method loaded before
+            backend = self.registry.backend(name)
+            backend.warmup()
+        except Exception:  # an optional model that failed: the registry has dropped its methods
+            log.warning("could not load %s in the background", name, exc_info=True)
+            return
+        log.info("loaded %s in the background in %.2f s", name, time.perf_counter() - started)
+
     def _serve(self) -> None:
         pending: deque[_Job] = deque()
         stopping = False
@@ -300,7 +321,14 @@ class GenerationService:
             if not pending:
                 if stopping:
                     return
-                item = self._queue.get()
+                if self.load_later:
+                    try:
+                        item = self._queue.get(timeout=self.idle_before_load_s)
+                    except queue.Empty:
+                        self._load_later()
+                        continue
+                else:
+                    item = self._queue.get()
                 if item is _STOP:
                     stopping = True
                     continue

@@ -326,3 +326,66 @@ async def test_event_loop_stays_responsive_during_generation(
     assert jokes and elapsed >= 0.8
     assert len(lags) > 30  # it really ticked all along
     assert max(lags) < 0.05, f"event loop lagged {max(lags) * 1000:.0f} ms"
+
+
+async def test_load_later_models_load_in_the_worker_after_start() -> None:
+    """The default model is ready when start() returns; an optional one loads once the worker is
+    idle, in the worker, without needing a request; a broken one is dropped."""
+    gate = threading.Event()
+    main, later = FakeBackend(), FakeBackend()
+    loaded_in: list[str] = []
+
+    def slow_loader() -> FakeBackend:
+        loaded_in.append(threading.current_thread().name)
+        assert gate.wait(5)
+        return later
+
+    def broken_loader() -> FakeBackend:
+        raise OSError("no such model")
+
+    registry = MethodRegistry()
+    registry.add_backend("main", main)
+    registry.add_backend("later", slow_loader, optional=True)
+    registry.add_backend("broken", broken_loader, optional=True)
+    registry.add_method("gpt", "GPT", "main", {"do_sample": True})
+    registry.add_method("diffuseq", "DiffuSeq", "later", {"do_sample": True})
+    registry.add_method("other", "Other", "broken", {"do_sample": True})
+    preload, load_later = registry.startup_order("gpt")
+    assert (preload, load_later) == (["gpt"], ["diffuseq", "other"])
+    service = GenerationService(
+        registry, batch_window_ms=0, preload=preload, load_later=load_later, idle_before_load_s=1
+    )
+    await service.start()
+    try:
+        assert main.warmed and not registry.is_loaded("later")
+        joke = (await service.generate(GenerationRequest("Кот", "gpt")))[0]
+        assert joke.text.startswith("Кот") and not loaded_in  # a waiting user goes first
+        for _ in range(200):  # idle for a second: the worker starts loading on its own
+            if loaded_in:
+                break
+            await asyncio.sleep(0.02)
+        waiting = asyncio.create_task(service.generate(GenerationRequest("Суп", "diffuseq")))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # waits for the load in progress
+        gate.set()
+        assert (await asyncio.wait_for(waiting, 5))[0].text.startswith("Суп")
+        for _ in range(100):
+            if "other" not in registry.names():
+                break
+            await asyncio.sleep(0.02)
+        assert loaded_in == [WORKER] and later.warmed and later.threads == {WORKER}
+        assert registry.names() == ["gpt", "diffuseq"]  # the broken optional one is gone
+        assert (await service.generate(GenerationRequest("Кот", "gpt")))[0].text
+    finally:
+        await service.stop(grace_s=2)
+
+
+def test_startup_order_puts_required_methods_and_the_default_first() -> None:
+    registry = MethodRegistry()
+    registry.add_backend("main", FakeBackend())
+    registry.add_backend("opt", FakeBackend(), optional=True)
+    registry.add_method("gpt", "GPT", "main", {})
+    registry.add_method("gpt-sample", "GPT (s)", "main", {})
+    registry.add_method("diffuseq", "DiffuSeq", "opt", {})
+    assert registry.startup_order("gpt") == (["gpt", "gpt-sample"], ["diffuseq"])
+    assert registry.startup_order("diffuseq") == (["gpt", "gpt-sample", "diffuseq"], [])
