@@ -19,6 +19,7 @@ STARTED = time.time()
 import asyncio  # noqa: E402 - the start time is taken before the heavy imports on purpose
 import json  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 
 from bench.common import peak_rss_mb, rss_mb  # noqa: E402
 
@@ -37,6 +38,26 @@ async def heartbeat(lags: list[tuple[float, float]], ticks: list[int]) -> None:
             lags.append((time.time(), lag))
 
 
+def loaded_marker(out: str) -> str:
+    """The file the bot process creates once all its models are loaded."""
+    return out + ".loaded"
+
+
+async def watch_models(app: Any, marks: dict[str, float], out: str) -> None:
+    """Record when every method's model is loaded (optional ones load after `ready`) and the RSS
+    then: the memory of the bot with all its models. Touches OUT.loaded for the caller."""
+    registry = app.registry
+    while True:
+        names = registry.names()
+        if all(registry.is_loaded(registry.method(name).backend_key) for name in names):
+            marks["all_loaded"] = time.time()
+            marks["rss_all_loaded_mb"] = rss_mb()
+            with open(loaded_marker(out), "w", encoding="utf-8") as fh:
+                fh.write(str(marks["all_loaded"]))
+            return
+        await asyncio.sleep(0.05)
+
+
 async def run(out: str) -> None:
     from bot.app import create_app
     from settings import Settings
@@ -49,16 +70,20 @@ async def run(out: str) -> None:
     lags: list[tuple[float, float]] = []
     ticks = [0]
     beat = asyncio.create_task(heartbeat(lags, ticks))
+    marks: dict[str, float] = {}
+    watch = asyncio.create_task(watch_models(app, marks, out))
     try:
         await app.run_polling(handle_signals=True)
     finally:
         beat.cancel()
+        watch.cancel()
         await app.close()
     result = {
         "started": STARTED,
         "imported": imported,
         "ready": ready,
         "rss_ready_mb": ready_rss,
+        **marks,
         "peak_rss_mb": peak_rss_mb(),
         "lags": lags,
         "ticks": ticks[0],
