@@ -29,6 +29,7 @@ held-out jokes (docs/BENCHMARKS.md).
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from typing import Any
 
@@ -36,6 +37,9 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+#: inputs of at most this many rows reuse one buffer per layer (`RowwiseInt8Linear._unit_rows`)
+REUSE_ROWS = 16
 
 #: Accepted names for the quantization setting ("none" keeps the model as loaded).
 QUANTIZE_MODES = ("none", "int8", "int8-fbgemm", "bf16")
@@ -106,6 +110,7 @@ class RowwiseInt8Linear(nn.Module):
             sentinel = torch.zeros(1, self.in_features)
             sentinel[0, 0] = 1.0
             self.register_buffer("sentinel", sentinel, persistent=False)
+        self._scratch = threading.local()  # the reused input buffer (`_unit_rows`), per thread
 
     @classmethod
     def from_linear(cls, linear: nn.Module) -> RowwiseInt8Linear:
@@ -113,19 +118,47 @@ class RowwiseInt8Linear(nn.Module):
         weight = linear.weight if isinstance(linear, nn.Linear) else linear.weight.t()
         return cls(weight, linear.bias)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_scratch", None)  # a per-thread cache; copies start with their own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scratch = threading.local()
+
+    def _unit_rows(self, rows: int) -> torch.Tensor:
+        """The kernel's input: `rows` rows to fill plus the constant last row.
+
+        Small inputs (a single request's decoding steps) reuse one buffer per layer and thread:
+        allocating and filling it costs as much as the rest of the row-wise work there
+        (measured ~18 of ~100 us per call on a 768-wide layer, 1 row).
+        """
+        if rows > REUSE_ROWS:
+            unit = torch.empty((rows + 1, self.in_features), dtype=torch.float32)
+            unit[-1:] = self.sentinel
+            return unit
+        unit = getattr(self._scratch, "unit", None)
+        if unit is None or unit.shape[0] != rows + 1:
+            unit = torch.empty((rows + 1, self.in_features), dtype=torch.float32)
+            unit[-1:] = self.sentinel
+            self._scratch.unit = unit
+        return unit
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         rows = x.reshape(-1, shape[-1])
         if rows.dtype != torch.float32:
             rows = rows.float()
+        count = rows.shape[0]
         # amin + amax: measured several times faster than aminmax on [32, 384]
         lo = rows.amin(dim=1, keepdim=True)
         span = rows.amax(dim=1, keepdim=True).sub_(lo).clamp_(min=1e-12)
-        unit = torch.empty((rows.shape[0] + 1, rows.shape[1]), dtype=torch.float32)
-        torch.sub(rows, lo, out=unit[:-1]).div_(span)
-        unit[-1:] = self.sentinel
-        out = torch.ops.quantized.linear_dynamic(unit, self._packed, reduce_range=True)[:-1]
-        out.mul_(span).addcmul_(lo, self.row_sums).add_(self.bias)
+        unit = self._unit_rows(count)
+        torch.sub(rows, lo, out=unit[:count]).div_(span)
+        product = torch.ops.quantized.linear_dynamic(unit, self._packed, reduce_range=True)
+        # W x + b = span * (W u) + (lo * (W 1) + b), elementwise per row
+        out = torch.addcmul(self.bias, lo, self.row_sums).addcmul_(product[:count], span)
         out = out.view(*shape[:-1], self.out_features)
         return out if x.dtype == torch.float32 else out.to(x.dtype)
 

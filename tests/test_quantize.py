@@ -118,3 +118,19 @@ def test_shipped_int8_model_gives_a_seeded_row_the_same_joke_alone_or_batched(me
     assert len({len(backend.encode_prompt(w)) for w in MIXED_WORDS}) > 1  # mixed prompt lengths
     assert backend.generate(MIXED_WORDS, preset, seeds) == alone
     assert backend.generate(MIXED_WORDS[::-1], preset, seeds[::-1]) == alone[::-1]
+
+
+def test_rowwise_int8_reuses_its_small_input_buffer_safely() -> None:
+    """Small inputs share one buffer per layer: consecutive calls must not see each other's
+    rows, a copy of the layer must work on its own, and a large input must not touch it."""
+    import copy
+
+    torch.manual_seed(0)
+    layer = RowwiseInt8Linear(torch.randn(16, 8), torch.randn(16))
+    a, b, big = torch.randn(3, 8), torch.randn(3, 8) * 5, torch.randn(40, 8)
+    first = layer(a).clone()
+    layer(b)
+    layer(big)
+    assert torch.equal(layer(a), first)
+    assert torch.equal(copy.deepcopy(layer)(a), first)
+    assert torch.equal(layer(torch.cat([a, big]))[:3], first)  # rows independent of batch-mates
