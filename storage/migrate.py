@@ -15,12 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -30,9 +25,16 @@ from storage.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
+#: The newest revision in storage/migrations (a test keeps it equal to Alembic's head). Knowing it
+#: without Alembic lets a restart skip importing Alembic (~0.4 s of start-up) when the database
+#: is already there.
+KNOWN_HEAD = "0001_initial"
 
-def alembic_config(url: str) -> Config:
+
+def alembic_config(url: str) -> Any:
     """An Alembic config for this package's migrations, independent of the working folder."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -41,6 +43,8 @@ def alembic_config(url: str) -> Config:
 
 def head_revision() -> str:
     """The newest revision the code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None, "storage/migrations has no revisions"
     return head
@@ -91,12 +95,30 @@ async def run_in_migration_transaction(
         await engine.dispose()
 
 
+async def _at_known_head(url: str, busy_timeout_ms: int) -> bool:
+    """Whether the database already carries `KNOWN_HEAD` (False on any doubt or error)."""
+    engine = create_engine(url, busy_timeout_ms=busy_timeout_ms, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            return [row[0] for row in rows] == [KNOWN_HEAD]
+    except Exception:  # no table yet, unreadable file...: the full path below decides
+        return False
+    finally:
+        await engine.dispose()
+
+
 async def migrate(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     """Create or upgrade the schema to the newest revision; a no-op when already there.
 
     Raises `DatabaseUnavailable` (a `StorageError`) with a human message when the file cannot
     be created, opened or migrated, or when it carries a revision this code does not know.
     """
+    if await _at_known_head(url, busy_timeout_ms):
+        return
+    from alembic import command
+    from alembic.util import CommandError
+
     config = alembic_config(url)
 
     def upgrade(connection: Connection) -> None:
@@ -119,6 +141,8 @@ def upgrade_to_head(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS)
 
 async def current_revision(url: str) -> str | None:
     """The revision the database is at; None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     return await run_in_migration_transaction(
         url, lambda connection: MigrationContext.configure(connection).get_current_revision()
     )

@@ -232,3 +232,10 @@ async def test_full_disk_on_write_raises(db):
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(StoredJoke)) == 1
         assert await session.scalar(select(func.count()).select_from(Vote)) == 0
+
+
+def test_known_head_is_alembics_head() -> None:
+    """`migrate` skips Alembic when a database carries KNOWN_HEAD: it must be the real head."""
+    from storage.migrate import KNOWN_HEAD
+
+    assert storage.head_revision() == KNOWN_HEAD
