@@ -69,18 +69,35 @@ async def edit_keyboard(
 
     Works on inaccessible (old) messages too, which have no edit methods of their own.
     """
+    return await edit_message(bot, message, markup)
+
+
+async def edit_message(
+    bot: Bot,
+    message: MaybeInaccessibleMessage,
+    markup: InlineKeyboardMarkup,
+    text: str | None = None,
+) -> bool:
+    """Replace a message's inline keyboard and, when `text` is given, its text (one call, so
+    the two never disagree); False if there was nothing (left) to change."""
     try:
-        await bot.edit_message_reply_markup(
-            chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
-        )
+        if text is None:
+            await bot.edit_message_reply_markup(
+                chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
+            )
+        else:
+            await bot.edit_message_text(
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                text=text,
+                reply_markup=markup,
+            )
     except TelegramBadRequest as exc:
         if not _harmless(exc, HARMLESS_EDIT):
             raise
-        log.debug("keyboard of message %d not edited: %s", message.message_id, exc.message)
+        log.debug("message %d not edited: %s", message.message_id, exc.message)
         return False
     except UNAVAILABLE as exc:
-        log.warning(
-            "keyboard of message %d not updated: %s", message.message_id, type(exc).__name__
-        )
+        log.warning("message %d not updated: %s", message.message_id, type(exc).__name__)
         return False
     return True

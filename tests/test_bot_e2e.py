@@ -118,6 +118,7 @@ async def test_method_choice_persists_across_restart(
             lambda: api.message(USER, picker.message_id).button_texts
             == ["GPT", "✅ GPT (sampling)"], 5, "picker updated in place",
         )
+        assert api.message(USER, picker.message_id).text.endswith("Сейчас: GPT (sampling).")
     assert env.rows("SELECT id, method FROM users") == [(USER, "gpt-sample")]
     async with running_bot(api, settings, db) as env:
         picker = await ask(env, "/method")

@@ -12,7 +12,7 @@ from bot import texts
 from bot.callbacks import MethodCb, PickerCb
 from bot.joke_teller import JokeTeller
 from bot.keyboards import method_keyboard
-from bot.replies import answer_query, edit_keyboard
+from bot.replies import answer_query, edit_message
 
 
 async def _send_picker(
@@ -59,8 +59,12 @@ async def choose_method(
     await storage.set_user_method(session, query.from_user.id, callback_data.name)
     await session.close()
     await answer_query(query, texts.METHOD_SWITCHED.format(method=display))
-    await edit_keyboard(
-        bot, message, method_keyboard(teller.registry.methods(), callback_data.name)
+    # the picker's text names the current method too, so it changes with the ✅
+    await edit_message(
+        bot,
+        message,
+        method_keyboard(teller.registry.methods(), callback_data.name),
+        text=texts.METHOD_PICKER.format(method=display),
     )
 
 
