@@ -237,7 +237,7 @@ async def create_app(
         sessionmaker = storage.make_sessionmaker(engine)
         registry = registry or build_registry(settings)
         # The default method's model (and any required one) loads before the bot answers; optional
-        # ones (DiffuSeq) load in the worker right after, so they do not delay the first joke.
+        # ones (DiffuSeq) load in the worker once it is idle, so they do not delay the first joke.
         preload, load_later = registry.startup_order(settings.default_method)
         service = GenerationService.from_config(
             registry,

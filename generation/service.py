@@ -118,9 +118,9 @@ class GenerationService:
     ) -> None:
         """`preload`: methods whose models `start()` loads and warms up (default: all); others
         load on first use, in the worker. `load_later`: methods whose models the worker loads and
-        warms up after `start()` returned, whenever it has no request to run (a request for one
-        of them before that loads it on the spot). `torch_threads`: set in the worker before
-        loading."""
+        warms up after `start()` returned, once it has had no request for `idle_before_load_s`
+        (so a user already waiting is served first; a request for one of them before that loads
+        it on the spot). `torch_threads`: set in the worker before loading."""
         if queue_depth < 1 or max_batch_size < 1:
             raise ValueError("queue_depth and max_batch_size must be at least 1")
         self.registry = registry
