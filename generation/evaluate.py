@@ -34,7 +34,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -193,22 +193,24 @@ def encode_jokes(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     return [[eos, *row, eos] for row in ids]
 
 
-@torch.inference_mode()
-def lm_sequence_bits(
-    model: Any, sequences: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0
-) -> list[float]:
-    """-log2 p of tokens 1..end of each sequence under a causal LM (token 0 is context only).
-
-    Sequences are length-sorted into right-padded batches (real tokens never attend to pads under
-    a causal mask). One longer than the model's context is scored in overlapping windows, each
-    new token seeing at least half a window of history.
-    """
-    n_pos = int(
+def context_length(model: Any) -> int:
+    """How many positions the model attends to (`n_positions` or `max_position_embeddings`)."""
+    return int(
         getattr(model.config, "n_positions", 0)
         or getattr(model.config, "max_position_embeddings", 1024)
     )
+
+
+@torch.inference_mode()
+def next_token_logits(
+    model: Any, sequences: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(rows, logits, targets, mask) for the sequences that fit the context, in length-sorted,
+    right-padded batches: `logits[r, t]` predicts `targets[r, t]` (token t+1 of sequence
+    `rows[r]`), `mask` marks real targets. Real tokens never attend to pads under a causal mask,
+    so the padding changes no score."""
+    n_pos = context_length(model)
     device = next(model.parameters()).device
-    bits = [0.0] * len(sequences)
     short = [i for i, seq in enumerate(sequences) if len(seq) <= n_pos]
     order = sorted(short, key=lambda i: len(sequences[i]))
     for start in range(0, len(order), batch_size):
@@ -221,9 +223,25 @@ def lm_sequence_bits(
             mask[r, : len(sequences[i])] = True
         ids, mask = ids.to(device), mask.to(device)
         logits = model(input_ids=ids, attention_mask=mask.long()).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        target = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
-        total = -(target * mask[:, 1:]).sum(1) / np.log(2)
+        yield rows, logits[:, :-1], ids[:, 1:], mask[:, 1:]
+
+
+@torch.inference_mode()
+def lm_sequence_bits(
+    model: Any, sequences: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0
+) -> list[float]:
+    """-log2 p of tokens 1..end of each sequence under a causal LM (token 0 is context only).
+
+    A sequence longer than the model's context is scored in overlapping windows, each new token
+    seeing at least half a window of history.
+    """
+    n_pos = context_length(model)
+    device = next(model.parameters()).device
+    bits = [0.0] * len(sequences)
+    for rows, logits, targets, mask in next_token_logits(model, sequences, batch_size, pad_id):
+        logp = torch.log_softmax(logits, dim=-1)
+        target = logp.gather(-1, targets[..., None]).squeeze(-1)
+        total = -(target * mask).sum(1) / np.log(2)
         for r, i in enumerate(rows):
             bits[i] = float(total[r])
     for i, seq in enumerate(sequences):

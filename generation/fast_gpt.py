@@ -31,9 +31,10 @@ on; the tests check that the outputs stay those of `generate`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from transformers import DynamicCache
@@ -43,6 +44,28 @@ from transformers import DynamicCache
 Picker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 NEG = -1.0e9  # transformers' "impossible" score in beam search; kept identical on purpose
+
+#: `FastDecoder(one_thread_below_rows=...)` default: model calls with fewer rows run on one thread
+ONE_THREAD_BELOW_ROWS = 128
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _restores_threads(method: _Method) -> _Method:
+    """Run a decoding method with torch's thread count as found, and put it back afterwards
+    (`FastDecoder._threads_for` lowers it for small model calls)."""
+
+    @functools.wraps(method)
+    def run(self: FastDecoder, *args: Any, **kwargs: Any) -> Any:
+        self._most_threads = torch.get_num_threads()
+        self._threads_now = self._most_threads
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if self._threads_now != self._most_threads:
+                torch.set_num_threads(self._most_threads)
+
+    return run  # type: ignore[return-value]
 
 
 def ban_repeated_ngrams(ids: torch.Tensor, scores: torch.Tensor, size: int) -> torch.Tensor:
@@ -224,16 +247,43 @@ class _State:
 class FastDecoder:
     """KV-cache decoding loops over a loaded transformers causal LM (GPT-2 family tested)."""
 
-    def __init__(self, model: Any, *, pad_id: int, eos_ids: Sequence[int]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        pad_id: int,
+        eos_ids: Sequence[int],
+        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
+    ) -> None:
+        """`one_thread_below_rows`: a model call with fewer rows than this runs on one intra-op
+        thread (0: always on all of torch's threads). Why: on a CPU, a call with a few rows is a
+        chain of ~50 small matrix-vector products per token; each parallel region has to wake the
+        other OpenMP threads, which sleep between regions (`OMP_WAIT_POLICY=PASSIVE`, the
+        service's default), and that costs more than the second core brings. Measured on 2 cores
+        with the 125M model and int8 weights (docs/BENCHMARKS.md §8): the linear layers of one
+        step take as long on one thread as on two up to 64 rows, and only from ~160 rows (beam
+        search for 16+ requests) do two threads pay. The thread count does not change any result:
+        every op here splits its work by rows or output columns, never inside a sum.
+        """
         self.model = model
         self.pad_id = int(pad_id)
         self.eos_ids = [int(i) for i in eos_ids]
         self.device = next(model.parameters()).device
         self._eos = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
+        self.one_thread_below_rows = int(one_thread_below_rows)
+        self._most_threads = self._threads_now = torch.get_num_threads()
 
     # -- model calls -----------------------------------------------------------------------------
 
+    def _threads_for(self, rows: int) -> None:
+        small = self.device.type == "cpu" and rows < self.one_thread_below_rows
+        wanted = 1 if small else self._most_threads
+        if wanted != self._threads_now:
+            torch.set_num_threads(wanted)
+            self._threads_now = wanted
+
     def _prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, _State]:
+        self._threads_for(ids.shape[0])
         positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         attention = None if bool((mask == 1).all()) else mask
         cache = DynamicCache(config=self.model.config)
@@ -249,6 +299,7 @@ class FastDecoder:
         return out.logits[:, -1, :].float(), state
 
     def _step(self, tokens: torch.Tensor, state: _State) -> torch.Tensor:
+        self._threads_for(tokens.shape[0])
         if state.mask is not None:
             state.mask = torch.cat([state.mask, state.mask.new_ones((state.mask.shape[0], 1))], 1)
         state.positions = state.positions + 1
@@ -263,6 +314,7 @@ class FastDecoder:
 
     # -- sampling / greedy -----------------------------------------------------------------------
 
+    @_restores_threads
     def sample(
         self,
         rows: Sequence[Sequence[int]],
@@ -333,6 +385,7 @@ class FastDecoder:
 
     # -- beam search -----------------------------------------------------------------------------
 
+    @_restores_threads
     def beam_search(
         self,
         rows: Sequence[Sequence[int]],

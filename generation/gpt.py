@@ -49,7 +49,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from generation.fast_gpt import FastDecoder, SeededSampler, pad_width
+from generation.fast_gpt import ONE_THREAD_BELOW_ROWS, FastDecoder, SeededSampler, pad_width
 from generation.quantize import apply_quantization
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,10 @@ class GptBackend:
         prepend_bos: bool = False,
         device: str | torch.device = "cpu",
         decoder: str = "fast",
+        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
     ) -> None:
-        """`decoder`: "fast" (the KV-cache loop of `generation.fast_gpt`) or "hf" (`generate`)."""
+        """`decoder`: "fast" (the KV-cache loop of `generation.fast_gpt`) or "hf" (`generate`).
+        `one_thread_below_rows`: see `FastDecoder` (fast decoder only)."""
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {DECODERS}")
         self.model = model.eval()
@@ -221,7 +223,12 @@ class GptBackend:
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
         )
-        self.fast = FastDecoder(self.model, pad_id=self.pad_id, eos_ids=self.eos_ids)
+        self.fast = FastDecoder(
+            self.model,
+            pad_id=self.pad_id,
+            eos_ids=self.eos_ids,
+            one_thread_below_rows=one_thread_below_rows,
+        )
         self.first_ban = self._word_gluing_tokens()
 
     def _word_gluing_tokens(self) -> torch.Tensor:
@@ -256,6 +263,7 @@ class GptBackend:
         model_id: str | None = None,
         decoder: str = "fast",
         quantize: str | None = None,
+        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
     ) -> GptBackend:
         """Load a model folder or hub name; the tokenizer from `tokenizer` or the model's place.
 
@@ -290,7 +298,13 @@ class GptBackend:
             local = _is_local(model)
             model_id = Path(str(model)).expanduser().resolve().name if local else str(model)
         backend = cls(
-            lm, tok, model_id=model_id, prepend_bos=prepend_bos, device=device, decoder=decoder
+            lm,
+            tok,
+            model_id=model_id,
+            prepend_bos=prepend_bos,
+            device=device,
+            decoder=decoder,
+            one_thread_below_rows=one_thread_below_rows,
         )
         log.info(
             "loaded %s (%s, %s, quantize=%s, decoder=%s, prepend_bos=%s, %d threads)",

@@ -206,6 +206,7 @@ class RegistryConfig:
     gpt_prepend_bos: bool | None = None
     gpt_quantize: str = "int8"
     gpt_decoder: str = "fast"
+    gpt_one_thread_below_rows: int = 128
     device: str = "cpu"
     torch_threads: int = 0
     gpt_max_length: int = 20
@@ -283,6 +284,7 @@ def _gpt_loader(config: RegistryConfig) -> BackendLoader:
             prepend_bos=config.gpt_prepend_bos,
             quantize=config.gpt_quantize,
             decoder=config.gpt_decoder,
+            one_thread_below_rows=config.gpt_one_thread_below_rows,
         )
 
     return load

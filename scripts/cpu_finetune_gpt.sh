@@ -8,8 +8,10 @@
 #   MINUTES  the time budget (default 65); the schedule anneals within it
 #   INIT     the model to start from (default: the stage-1 model, taken from git history at
 #            STAGE1_COMMIT, since models/gpt now holds the result of this stage)
-# Output: runs/gpt-ft/model (best checkpoint by validation loss), runs/gpt-ft (state, metrics,
-# loss.png), runs/gpt-ft.log. Copy runs/gpt-ft/model/* to models/gpt/ to ship it.
+# Then the best checkpoint's temperature is calibrated on the validation split and folded into its
+# weights (python -m generation.calibrate; see models/gpt/README.md, stage 3).
+# Output: runs/gpt-ft/model (best checkpoint by validation loss, calibrated, with
+# calibration.json), runs/gpt-ft (state, metrics, loss.png), runs/gpt-ft.log. Copy runs/gpt-ft/model/* to models/gpt/ to ship it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS="${CORPUS:-../shared/data/jokes}"
@@ -31,3 +33,5 @@ $PY -m generation.train_gpt --data data/prepared-380 --tokenizer models/gpt \
   --oversample humornet=4 --oversample anecapi=4 --batch-size 64 --lr 2e-4 --warmup-steps 50 \
   --max-minutes "$MINUTES" --eval-every 200 --samples 2 --threads 2 --no-progress \
   2>&1 | tee runs/gpt-ft.log
+$PY -m generation.calibrate runs/gpt-ft/model --data data/prepared-380 --threads 2 \
+  2>&1 | tee -a runs/gpt-ft.log

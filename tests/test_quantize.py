@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,38 @@ def test_rowwise_int8_reuses_its_small_input_buffer_safely() -> None:
     assert torch.equal(layer(a), first)
     assert torch.equal(copy.deepcopy(layer)(a), first)
     assert torch.equal(layer(torch.cat([a, big]))[:3], first)  # rows independent of batch-mates
+
+
+@pytest.fixture
+def two_torch_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.skipif(not (SHIPPED_GPT / "model.safetensors").exists(), reason="no shipped model")
+@pytest.mark.usefixtures("two_torch_threads")
+@pytest.mark.parametrize("method", ["gpt", "gpt-sample"])
+def test_small_steps_run_on_one_thread_and_give_the_same_jokes(method: str) -> None:
+    """Decoding steps below `one_thread_below_rows` run on one thread (faster for a few rows on
+    a CPU whose idle OpenMP threads sleep); the jokes must not depend on it, and the caller's
+    thread count comes back afterwards."""
+    backend = GptBackend.from_pretrained(SHIPPED_GPT, quantize="int8")
+    preset = gpt_presets(RegistryConfig())[method]
+    seeds = list(range(len(MIXED_WORDS)))
+    seen: list[tuple[int, int]] = []  # (rows, threads) of every model call
+    backend.model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: seen.append(
+            (kwargs["input_ids"].shape[0], torch.get_num_threads())
+        ),
+        with_kwargs=True,
+    )
+    results = {}
+    for below in (0, 4, 10_000):  # never, only the small calls, always
+        backend.fast.one_thread_below_rows = below
+        seen.clear()
+        results[below] = backend.generate(MIXED_WORDS, preset, seeds)
+        assert torch.get_num_threads() == 2
+        assert seen and all(threads == (1 if rows < below else 2) for rows, threads in seen)
+    assert results[0] == results[4] == results[10_000]
