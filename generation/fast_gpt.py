@@ -45,10 +45,23 @@ Picker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 NEG = -1.0e9  # transformers' "impossible" score in beam search; kept identical on purpose
 
-#: `FastDecoder(one_thread_below_rows=...)` default: model calls with fewer rows run on one thread
-ONE_THREAD_BELOW_ROWS = 128
+#: Model calls with less work than this (rows x weights of the matrix layers, i.e. multiply-adds)
+#: run on one thread unless `one_thread_below_rows` says otherwise (`FastDecoder`).
+ONE_THREAD_BELOW_WORK = 3.5e9
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def matrix_weights(model: Any) -> int:
+    """Weights of the model's matrix layers (linear, transformers' `Conv1D`, int8 variants):
+    the multiply-adds one row of a decoding step costs."""
+    total = 0
+    for module in model.modules():
+        if hasattr(module, "in_features") and hasattr(module, "out_features"):
+            total += int(module.in_features) * int(module.out_features)
+        elif hasattr(module, "nx") and hasattr(module, "nf"):  # transformers' Conv1D
+            total += int(module.nx) * int(module.nf)
+    return total
 
 
 def _restores_threads(method: _Method) -> _Method:
@@ -253,23 +266,29 @@ class FastDecoder:
         *,
         pad_id: int,
         eos_ids: Sequence[int],
-        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
+        one_thread_below_rows: int | None = None,
     ) -> None:
-        """`one_thread_below_rows`: a model call with fewer rows than this runs on one intra-op
-        thread (0: always on all of torch's threads). Why: on a CPU, a call with a few rows is a
-        chain of ~50 small matrix-vector products per token; each parallel region has to wake the
-        other OpenMP threads, which sleep between regions (`OMP_WAIT_POLICY=PASSIVE`, the
-        service's default), and that costs more than the second core brings. Measured on 2 cores
-        with the 125M model and int8 weights (docs/BENCHMARKS.md §8): the linear layers of one
-        step take as long on one thread as on two up to 64 rows, and only from ~160 rows (beam
-        search for 16+ requests) do two threads pay. The thread count does not change any result:
-        every op here splits its work by rows or output columns, never inside a sum.
+        """`one_thread_below_rows`: a model call with fewer rows (token positions: prompts x width
+        for the prompt pass, rows x 1 for a step) than this runs on one intra-op thread (0:
+        always on all of torch's threads; None: from the model's size, so that calls of less
+        than `ONE_THREAD_BELOW_WORK` multiply-adds do).
+
+        Why: on a CPU, a call with a few rows is a chain of small matrix-vector products; each
+        parallel region has to wake the other OpenMP threads, which sleep between regions
+        (`OMP_WAIT_POLICY=PASSIVE`, the service's default), and that costs more than the second
+        core brings. Measured on 2 cores with int8 weights (`python -m bench.threads`,
+        docs/BENCHMARKS.md §8): one thread is faster up to ~30 rows for the 125M model and up to
+        at least 80 rows for our 19M one; two threads win beyond. The thread count does not
+        change any result: every op here splits its work by rows or output columns, never inside
+        a sum (checked by tests/test_quantize.py).
         """
         self.model = model
         self.pad_id = int(pad_id)
         self.eos_ids = [int(i) for i in eos_ids]
         self.device = next(model.parameters()).device
         self._eos = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
+        if one_thread_below_rows is None:
+            one_thread_below_rows = round(ONE_THREAD_BELOW_WORK / max(1, matrix_weights(model)))
         self.one_thread_below_rows = int(one_thread_below_rows)
         self._most_threads = self._threads_now = torch.get_num_threads()
 
@@ -283,7 +302,7 @@ class FastDecoder:
             self._threads_now = wanted
 
     def _prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, _State]:
-        self._threads_for(ids.shape[0])
+        self._threads_for(ids.numel())  # every prompt token is a row of the matrix products
         positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         attention = None if bool((mask == 1).all()) else mask
         cache = DynamicCache(config=self.model.config)

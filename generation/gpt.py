@@ -49,7 +49,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from generation.fast_gpt import ONE_THREAD_BELOW_ROWS, FastDecoder, SeededSampler, pad_width
+from generation.fast_gpt import FastDecoder, SeededSampler, pad_width
 from generation.quantize import apply_quantization
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class GptBackend:
         prepend_bos: bool = False,
         device: str | torch.device = "cpu",
         decoder: str = "fast",
-        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
+        one_thread_below_rows: int | None = None,
     ) -> None:
         """`decoder`: "fast" (the KV-cache loop of `generation.fast_gpt`) or "hf" (`generate`).
         `one_thread_below_rows`: see `FastDecoder` (fast decoder only)."""
@@ -263,7 +263,7 @@ class GptBackend:
         model_id: str | None = None,
         decoder: str = "fast",
         quantize: str | None = None,
-        one_thread_below_rows: int = ONE_THREAD_BELOW_ROWS,
+        one_thread_below_rows: int | None = None,
     ) -> GptBackend:
         """Load a model folder or hub name; the tokenizer from `tokenizer` or the model's place.
 

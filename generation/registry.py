@@ -206,7 +206,7 @@ class RegistryConfig:
     gpt_prepend_bos: bool | None = None
     gpt_quantize: str = "int8"
     gpt_decoder: str = "fast"
-    gpt_one_thread_below_rows: int = 128
+    gpt_one_thread_below_rows: int | None = None
     device: str = "cpu"
     torch_threads: int = 0
     gpt_max_length: int = 20

@@ -20,7 +20,14 @@ from transformers import (
     NoRepeatNGramLogitsProcessor,
 )
 
-from generation.fast_gpt import FastDecoder, SeededSampler, ban_repeated_ngrams, left_pad
+from generation.fast_gpt import (
+    ONE_THREAD_BELOW_WORK,
+    FastDecoder,
+    SeededSampler,
+    ban_repeated_ngrams,
+    left_pad,
+    matrix_weights,
+)
 from generation.gpt import GptBackend
 from generation.registry import RegistryConfig, gpt_presets
 
@@ -243,3 +250,19 @@ def test_backend_fast_and_hf_decoders_agree_on_beam_search(tiny_gpt_dir: Path) -
 def test_unknown_decoder_is_refused(lm: tuple[Any, Any]) -> None:
     with pytest.raises(ValueError, match="decoder"):
         GptBackend(lm[0], lm[1], model_id="tiny", decoder="turbo")
+
+
+def test_small_call_threshold_follows_the_model_size(lm: tuple[Any, Any]) -> None:
+    """The matrix layers' weights are what one row of a step costs; the default threshold
+    scales inversely with them, and an explicit one is kept as given."""
+    model, tokenizer = lm
+    c, layers, vocab = model.config.n_embd, model.config.n_layer, model.config.vocab_size
+    expected = layers * (c * 3 * c + c * c + c * 4 * c + 4 * c * c) + vocab * c
+    assert matrix_weights(model) == expected
+    auto = FastDecoder(model, pad_id=tokenizer.pad_token_id, eos_ids=[tokenizer.eos_token_id])
+    assert auto.one_thread_below_rows == round(ONE_THREAD_BELOW_WORK / expected)
+    fixed = FastDecoder(
+        model, pad_id=tokenizer.pad_token_id, eos_ids=[tokenizer.eos_token_id],
+        one_thread_below_rows=0,
+    )  # fmt: skip
+    assert fixed.one_thread_below_rows == 0

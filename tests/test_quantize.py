@@ -155,10 +155,10 @@ def test_small_steps_run_on_one_thread_and_give_the_same_jokes(method: str) -> N
     backend = GptBackend.from_pretrained(SHIPPED_GPT, quantize="int8")
     preset = gpt_presets(RegistryConfig())[method]
     seeds = list(range(len(MIXED_WORDS)))
-    seen: list[tuple[int, int]] = []  # (rows, threads) of every model call
+    seen: list[tuple[int, int]] = []  # (token rows, threads) of every model call
     backend.model.register_forward_pre_hook(
         lambda _module, _args, kwargs: seen.append(
-            (kwargs["input_ids"].shape[0], torch.get_num_threads())
+            (kwargs["input_ids"].numel(), torch.get_num_threads())
         ),
         with_kwargs=True,
     )
