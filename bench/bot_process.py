@@ -95,6 +95,10 @@ async def run(out: str) -> None:
 def main() -> int:
     import logging
 
+    from bot.startup_gc import pause_collection
+
+    pause_collection()  # as `python -m bot` does
+
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(sys.argv[1]))
     return 0

@@ -22,6 +22,7 @@ import storage
 from bot.dispatcher import build_dispatcher
 from bot.errors import ErrorReporter
 from bot.resilience import RetryMiddleware, brief, polling_backoff
+from bot.startup_gc import resume_collection
 from bot.updates import OffsetFile, UpdateTracker
 from generation.registry import MethodRegistry, build_registry
 from generation.service import GenerationService
@@ -86,6 +87,7 @@ class BotApp:
                     loop.add_signal_handler(sig, self._on_signal, sig)
         if not await self._start_up():
             return
+        resume_collection()  # started: see bot/startup_gc.py
         polling = asyncio.create_task(
             self.dispatcher.start_polling(
                 self.bot,
