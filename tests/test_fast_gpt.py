@@ -25,6 +25,7 @@ from generation.fast_gpt import (
     FastDecoder,
     SeededSampler,
     ban_repeated_ngrams,
+    is_plain_gpt2,
     left_pad,
     matrix_weights,
 )
@@ -266,3 +267,44 @@ def test_small_call_threshold_follows_the_model_size(lm: tuple[Any, Any]) -> Non
         one_thread_below_rows=0,
     )  # fmt: skip
     assert fixed.one_thread_below_rows == 0
+
+
+def _steps_both_ways(decoder: FastDecoder, rows: list[list[int]], steps: int) -> None:
+    """Prefill twice, then feed the same tokens through the written-out GPT-2 step and through
+    transformers' forward: the logits must be equal to the bit at every step."""
+    ids, mask = left_pad(rows, decoder.pad_id, width=8)
+    with torch.inference_mode():
+        logits, mine = decoder._prefill(ids, mask)
+        _, theirs = decoder._prefill(ids, mask)
+        assert decoder.plain_gpt2 and mine.plain
+        for _ in range(steps):
+            tokens = logits.argmax(-1)
+            logits = decoder._step(tokens, mine)
+            decoder.plain_gpt2 = False
+            try:
+                reference = decoder._step(tokens, theirs)
+            finally:
+                decoder.plain_gpt2 = True
+            assert torch.equal(logits, reference)
+
+
+def test_written_out_gpt2_step_equals_the_model_forward(
+    decoder: FastDecoder, lm: tuple[Any, Any]
+) -> None:
+    _steps_both_ways(decoder, rows_of(lm[1], PROMPTS), steps=6)
+
+
+def test_written_out_gpt2_step_equals_the_forward_with_int8_weights(tiny_gpt_dir: Path) -> None:
+    backend = GptBackend.from_pretrained(tiny_gpt_dir, quantize="int8")
+    prompts = [backend.encode_prompt(p) for p in PROMPTS]
+    _steps_both_ways(backend.fast, prompts, steps=6)
+
+
+def test_other_models_keep_the_model_forward(lm: tuple[Any, Any]) -> None:
+    model = lm[0]
+    assert is_plain_gpt2(model)
+    model.config._attn_implementation = "eager"
+    try:
+        assert not is_plain_gpt2(model)
+    finally:
+        model.config._attn_implementation = "sdpa"
