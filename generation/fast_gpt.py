@@ -12,7 +12,10 @@ outputs are the same token for token:
   `generate` drops it; only the last position's logits are computed (`logits_to_keep=1`);
   `GptBackend` pads every prompt to `pad_width` of its own length, so that a row computes the
   same floats alone or in any batch (see `pad_width`);
-* each later step feeds one token per row with position `last + 1` and the grown mask;
+* each later step feeds one token per row with position `last + 1` and the grown mask; for a
+  plain GPT-2 (`is_plain_gpt2`) the step is written out here with the model's own modules
+  (`FastDecoder._gpt2_step`: the same floats as the model's forward, tested bit for bit, minus
+  its per-call bookkeeping), for any other model it is the model's forward;
 * logits are cast to float32; `no_repeat_ngram_size` bans the same tokens as transformers'
   processor (pads included), but vectorised (`ban_repeated_ngrams`);
 * sampling / greedy: `pick(ids, scores)` chooses one token per row (a `RowSampler.pick` or argmax);
