@@ -157,7 +157,9 @@ async def bench(args: argparse.Namespace) -> tuple[list[list[Any]], dict[str, An
             env = bot_env(api.url, db, args, {})
             proc, started = await start_bot(api, env, out)
             try:
-                await api.wait_for_call("getUpdates", timeout=600)
+                # the last call before polling; the server records a call when it has answered
+                # it, and the first getUpdates is a long poll (POLLING_TIMEOUT_S) on an empty queue
+                await api.wait_for_call("setMyCommands", timeout=600)
                 extra["ready_s"] = time.time() - started
                 phases = []
                 for index, users in enumerate(int(n) for n in args.users.split(",")):
