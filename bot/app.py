@@ -85,9 +85,10 @@ class BotApp:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(sig, self._on_signal, sig)
+        # started (models loaded): collect again before a Telegram outage can make us wait here
+        resume_collection()  # see bot/startup_gc.py
         if not await self._start_up():
             return
-        resume_collection()  # started: see bot/startup_gc.py
         polling = asyncio.create_task(
             self.dispatcher.start_polling(
                 self.bot,
