@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
     gpt_quantize: str = "int8"  # int8 | int8-fbgemm | bf16 | none (generation/quantize.py)
     gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/fast_gpt.py) | hf: generate()
-    # decoding steps with fewer rows run on one torch thread (generation/fast_gpt.py); 0: never;
-    # unset: from the model's size
+    # decoding steps with fewer rows run on one torch thread (generation/fast_gpt.py); 0: none
+    # (the prompt pass and attention always do); unset: from the model's size
     gpt_one_thread_below_rows: int | None = Field(default=None, ge=0)
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL
     enable_diffuseq: bool = True

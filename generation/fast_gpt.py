@@ -296,9 +296,12 @@ class FastDecoder:
         (`OMP_WAIT_POLICY=PASSIVE`, the service's default), and that costs more than the second
         core brings. Measured on 2 cores with int8 weights (`python -m bench.threads`,
         docs/BENCHMARKS.md §8): one thread is faster up to ~30 rows for the 125M model and up to
-        at least 80 rows for our 19M one; two threads win beyond. The thread count does not
-        change any result: every op here splits its work by rows or output columns, never inside
-        a sum (checked by tests/test_quantize.py).
+        at least 80 rows for our 19M one; two threads win beyond. The thread count must not
+        change any result (a seeded joke is the same alone or batched): the int8 matrix products,
+        norms and activations split their work by rows or output columns, never inside a sum
+        (tested); CPU attention does not, so it always runs on one thread (`_attention`), and so
+        does the prompt pass, which uses the model's own attention (checked by
+        tests/test_quantize.py).
         """
         self.model = model
         self.pad_id = int(pad_id)
@@ -314,14 +317,22 @@ class FastDecoder:
     # -- model calls -----------------------------------------------------------------------------
 
     def _threads_for(self, rows: int) -> None:
-        small = self.device.type == "cpu" and rows < self.one_thread_below_rows
-        wanted = 1 if small else self._most_threads
+        """One thread for a call of fewer rows than `one_thread_below_rows`, and for any call
+        that goes through the model's own forward (not a plain GPT-2); all threads otherwise."""
+        small = rows < self.one_thread_below_rows or not self.plain_gpt2
+        self._set_threads(1 if small else self._most_threads)
+
+    def _set_threads(self, wanted: int) -> None:
+        if self.device.type != "cpu":
+            return
         if wanted != self._threads_now:
             torch.set_num_threads(wanted)
             self._threads_now = wanted
 
     def _prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, _State]:
-        self._threads_for(ids.numel())  # every prompt token is a row of the matrix products
+        # always one thread: the prompt pass goes through the model's own forward, whose
+        # attention (CPU sdpa) splits its work differently with two threads alone and in a batch
+        self._set_threads(1)
         positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         attention = None if bool((mask == 1).all()) else mask
         cache = DynamicCache(config=self.model.config)
@@ -368,20 +379,37 @@ class FastDecoder:
             shape = (*query.shape[:-1], -1, attn.head_dim)
             layer.keys = torch.cat([layer.keys, key.view(shape).transpose(1, 2)], dim=-2)
             layer.values = torch.cat([layer.values, value.view(shape).transpose(1, 2)], dim=-2)
-            out = F.scaled_dot_product_attention(
-                query.view(shape).transpose(1, 2),
-                layer.keys,
-                layer.values,
-                attn_mask=mask,
-                dropout_p=0.0,
-                scale=attn.scaling,
-                is_causal=False,
-            )
+            out = self._attention(query.view(shape).transpose(1, 2), layer, mask, attn.scaling)
             out = out.transpose(1, 2).contiguous()
             out = out.reshape(*out.shape[:-2], -1).contiguous()
             hidden = attn.c_proj(out) + hidden
             hidden = hidden + block.mlp(block.ln_2(hidden))
         return self.model.lm_head(transformer.ln_f(hidden))[:, -1, :].float()
+
+    def _attention(
+        self, query: torch.Tensor, layer: Any, mask: torch.Tensor | None, scale: float
+    ) -> torch.Tensor:
+        """sdpa, always on one thread. Why: with two threads the CPU kernel splits a row's work
+        differently depending on how many rows share the call, so a row's attention output moves
+        in its last bits between alone and batched (measured: 103 of 120 rows), and the next int8
+        layer can turn that into a different token. Matrix products and norms are not affected
+        (tested); attention over at most a few hundred keys is cheap on one thread."""
+        one = self._threads_now != 1
+        if one:
+            torch.set_num_threads(1)
+        try:
+            return F.scaled_dot_product_attention(
+                query,
+                layer.keys,
+                layer.values,
+                attn_mask=mask,
+                dropout_p=0.0,
+                scale=scale,
+                is_causal=False,
+            )
+        finally:
+            if one:
+                torch.set_num_threads(self._threads_now)
 
     # -- sampling / greedy -----------------------------------------------------------------------
 
