@@ -4,7 +4,8 @@
 
 Imports of the bot stack, torch, transformers; loading and int8-packing the shipped GPT (the first
 `from_pretrained` also imports transformers' GPT-2 model code); warm-up; one `gpt` beam joke.
-No Telegram traffic and no database, so the sum is a floor under `bench.cold_start`. Not a test.
+No Telegram traffic and no database, so the sum is a floor under `bench.cold_start`. Garbage
+collection is paused, as in the bot (`bot/startup_gc.py`). Not a test.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ STARTED = time.perf_counter()
 
 
 def main() -> int:
+    from bot.startup_gc import pause_collection
+
+    pause_collection()  # as `python -m bot` does before its imports
     marks: list[tuple[str, float]] = []
     last = STARTED
 
