@@ -383,7 +383,8 @@ class FastDecoder:
             out = out.transpose(1, 2).contiguous()
             out = out.reshape(*out.shape[:-2], -1).contiguous()
             hidden = attn.c_proj(out) + hidden
-            hidden = hidden + block.mlp(block.ln_2(hidden))
+            mlp = block.mlp  # its dropout is the identity in eval mode (`is_plain_gpt2`)
+            hidden = hidden + mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(hidden))))
         return self.model.lm_head(transformer.ln_f(hidden))[:, -1, :].float()
 
     def _attention(

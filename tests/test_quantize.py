@@ -16,6 +16,7 @@ from generation.quantize import (
     RowwiseInt8Linear,
     apply_quantization,
     conv1d_to_linear,
+    fuse_gelu,
     is_quantized,
 )
 from generation.registry import RegistryConfig, gpt_presets
@@ -41,6 +42,25 @@ def test_conv1d_becomes_an_equivalent_linear(tiny_gpt_dir: Path) -> None:
     assert conv1d_to_linear(model) == conv_count
     assert not any(isinstance(m, Conv1D) for m in model.modules())
     assert torch.allclose(logits(model), before, atol=1e-5)
+
+
+def test_fuse_gelu_swaps_gelu_new_for_the_one_kernel_version(tiny_gpt_dir: Path) -> None:
+    from transformers.activations import NewGELUActivation
+
+    model = load(tiny_gpt_dir)
+    assert model.config.activation_function == "gelu_new"
+    before = logits(model)
+    assert fuse_gelu(model) == 2  # one per block
+    assert not any(isinstance(m, NewGELUActivation) for m in model.modules())
+    assert fuse_gelu(model) == 0
+    # the same function, up to float rounding
+    torch.testing.assert_close(logits(model), before, atol=1e-5, rtol=1e-5)
+    x = torch.linspace(-8, 8, 4001)
+    torch.testing.assert_close(model.transformer.h[0].mlp.act(x), NewGELUActivation()(x))
+    fresh = apply_quantization(load(tiny_gpt_dir), "int8")
+    assert not any(isinstance(m, NewGELUActivation) for m in fresh.modules())
+    unchanged = apply_quantization(load(tiny_gpt_dir), "none")
+    assert any(isinstance(m, NewGELUActivation) for m in unchanged.modules())
 
 
 @pytest.mark.parametrize("mode", ["int8", "int8-fbgemm"])
