@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+from generation.huge_pages import reexec_with_huge_pages
+
 STARTED = time.perf_counter()
 
 
@@ -56,4 +58,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())
