@@ -6,9 +6,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     HF_HOME=/cache/huggingface \
     DATABASE_URL=sqlite+aiosqlite:////data/jokes.db
-# 2 MB pages for the model weights: ~8% faster decoding (generation/huge_pages.py); set here, so
-# `python -m bot` does not need to start itself again to get them
-ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 
 WORKDIR /app
 COPY requirements.txt .

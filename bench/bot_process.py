@@ -22,7 +22,6 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bench.common import peak_rss_mb, rss_mb  # noqa: E402
-from generation.huge_pages import reexec_with_huge_pages  # noqa: E402
 
 TICK_S = 0.01
 RECORD_ABOVE_S = 0.002
@@ -106,5 +105,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

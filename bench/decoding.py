@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import WORDS, machine, machine_line, quiet_logs, table
-from generation.huge_pages import reexec_with_huge_pages
 from settings import ROOT
 
 # name, decoder, quantize, params (beyond the common budget), use_cache
@@ -198,5 +197,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

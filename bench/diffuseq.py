@@ -32,7 +32,6 @@ from bench.common import (
     run_child,
     table,
 )
-from generation.huge_pages import reexec_with_huge_pages
 from settings import ROOT
 
 CONCURRENCY = (1, 8, 32)
@@ -161,5 +160,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

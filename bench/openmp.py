@@ -19,7 +19,6 @@ import sys
 import time
 
 from bench.common import WORDS, machine, machine_line, table
-from generation.huge_pages import reexec_with_huge_pages
 from settings import ROOT
 
 SETTINGS = {
@@ -94,5 +93,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

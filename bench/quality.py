@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from bench.common import machine, machine_line, quiet_logs, table
-from generation.huge_pages import reexec_with_huge_pages
 from settings import ROOT
 
 
@@ -63,5 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

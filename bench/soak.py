@@ -52,7 +52,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.local_server import LocalBotApi  # noqa: E402
-from generation.huge_pages import reexec_with_huge_pages  # noqa: E402
 
 TOKEN = "100000:soak-test-token"
 WORDS = [
@@ -435,5 +434,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     sys.exit(main())

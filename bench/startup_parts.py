@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 
-from generation.huge_pages import reexec_with_huge_pages
-
 STARTED = time.perf_counter()
 
 
@@ -58,5 +56,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

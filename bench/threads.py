@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from bench.common import WORDS, machine, machine_line, table
-from generation.huge_pages import reexec_with_huge_pages
 from settings import ROOT
 
 CASES = [("gpt-sample", 1), ("gpt-sample", 8), ("gpt-sample", 32), ("gpt", 1), ("gpt", 8),
@@ -93,5 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    reexec_with_huge_pages()  # as `python -m bot` runs (generation/huge_pages.py)
     raise SystemExit(main())

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
-from generation.huge_pages import reexec_with_huge_pages
-
-if __name__ == "__main__":
-    # First of all, before the imports below: glibc takes its memory settings only when a process
-    # starts, so `python -m bot` may start itself again once (generation/huge_pages.py).
-    reexec_with_huge_pages()
-
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
