@@ -105,8 +105,14 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(clean) if clean else float("nan")
 
 
-def run_child(module: str, spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
-    """Run `python -m module --child JSON` and return the JSON object it prints last."""
+def run_child(
+    module: str,
+    spec: dict[str, Any],
+    timeout: float = 3600,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run `python -m module --child JSON` and return the JSON object it prints last.
+    `env`: variables to set (or override) in the child's environment."""
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", module, "--child", json.dumps(spec, ensure_ascii=False)],
@@ -120,6 +126,7 @@ def run_child(module: str, spec: dict[str, Any], timeout: float = 3600) -> dict[
             "PYTHONWARNINGS": "ignore",
             # what our service sets for itself (generation.service); the original gets it too
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+            **(env or {}),
         },
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

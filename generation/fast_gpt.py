@@ -193,8 +193,13 @@ class SeededSampler:
             if self.top_p < 1.0:
                 sub = probs if every else probs.index_select(0, pending)
                 own = sub.gather(1, tokens[:, None])
-                below = sub.mul(sub <= own).sum(dim=-1)
-                accepted = below > 1.0 - self.top_p
+                # A token likelier than 1 - top_p is in the nucleus whatever the others are (the
+                # mass below it includes itself): the usual case with a trained model, and it
+                # saves the pass over the vocabulary.
+                accepted = own[:, 0] > 1.0 - self.top_p
+                if not bool(accepted.all()):
+                    below = sub.mul(sub <= own).sum(dim=-1)
+                    accepted = below > 1.0 - self.top_p
             else:
                 accepted = torch.ones_like(tokens, dtype=torch.bool)
             chosen[pending[accepted]] = tokens[accepted]
