@@ -44,7 +44,7 @@ from bench.common import (
     run_child,
     table,
 )
-from settings import ROOT
+from bench.models import gpt_models
 
 ORIGINAL_KWARGS = {
     "max_length": 20,
@@ -262,19 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows: list[list[Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-gpt-") as tmp:
-        for name in args.models.split(","):
-            if name == "random":
-                from bench.models import build_rugpt3small_like
-
-                quiet_logs()
-                folder = build_rugpt3small_like(Path(tmp) / "rugpt3small-random")
-                label = "random 125M (ruGPT3-small shape)"
-            elif name == "shipped":
-                folder = ROOT / "models" / "gpt"
-                label = "shipped models/gpt"
-            else:
-                folder = Path(name)
-                label = folder.name
+        quiet_logs()
+        for label, folder in gpt_models(args.models, Path(tmp)):
             rows += measure_model(label, folder, args)
     command = "python -m bench.generation " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"`{command.strip()}`\n")

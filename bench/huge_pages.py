@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import WORDS, machine, machine_line, median, run_child, table
-from settings import ROOT
+from bench.models import gpt_models
 
 SETTINGS = {
     "4 KB pages (default)": "glibc.malloc.hugetlb=0",
@@ -107,16 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-huge-pages-") as tmp:
-        for model in args.models.split(","):
-            if model == "random":
-                from bench.models import build_rugpt3small_like
-
-                folder = build_rugpt3small_like(Path(tmp) / "rugpt3small-random")
-                rows += measure(folder, "random 125M (ruGPT3-small shape)", args)
-            elif model == "shipped":
-                rows += measure(ROOT / "models" / "gpt", "shipped models/gpt", args)
-            else:
-                parser.error(f"unknown model {model!r}")
+        for label, folder in gpt_models(args.models, Path(tmp)):
+            rows += measure(folder, label, args)
     print(
         f"`python -m bench.huge_pages --repeats {args.repeats} --models {args.models} "
         f"--requests {args.requests}`\n"

@@ -76,6 +76,25 @@ def build_rugpt3small_like(folder: Path | str, tokenizer: Path | str | None = No
     return folder
 
 
+RANDOM_LABEL = "random 125M (ruGPT3-small shape)"
+
+
+def gpt_models(names: str, scratch: Path) -> list[tuple[str, Path]]:
+    """(label, folder) for each comma-separated name: `random` (built into `scratch`),
+    `shipped` (models/gpt) or a model folder."""
+    models: list[tuple[str, Path]] = []
+    for name in names.split(","):
+        if name == "random":
+            models.append((RANDOM_LABEL, build_rugpt3small_like(scratch / "rugpt3small-random")))
+        elif name == "shipped":
+            models.append(("shipped models/gpt", ROOT / "models" / "gpt"))
+        elif Path(name).is_dir():
+            models.append((Path(name).name, Path(name)))
+        else:
+            raise ValueError(f"unknown model {name!r}: random, shipped or a model folder")
+    return models
+
+
 def build_diffuseq_like(folder: Path | str, preset: str = "gpu", seq_len: int = 64) -> Path:
     """Save a random-weight DiffuSeq of a trainer preset (default "gpu": 8 x 384) with our
     tokenizer, as `generation.diffuseq.train` would lay it out; speed only, outputs are noise."""

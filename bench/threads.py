@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import WORDS, machine, machine_line, table
-from settings import ROOT
+from bench.models import gpt_models
 
 CASES = [("gpt-sample", 1), ("gpt-sample", 8), ("gpt-sample", 32), ("gpt", 1), ("gpt", 8),
          ("gpt", 32)]  # fmt: skip
@@ -73,16 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-threads-") as tmp:
-        for model in args.models.split(","):
-            if model == "random":
-                from bench.models import build_rugpt3small_like
-
-                folder = build_rugpt3small_like(Path(tmp) / "rugpt3small-random")
-                rows += measure(folder, "random 125M (ruGPT3-small shape)", args.repeats)
-            elif model == "shipped":
-                rows += measure(ROOT / "models" / "gpt", "shipped models/gpt", args.repeats)
-            else:
-                parser.error(f"unknown model {model!r}")
+        for label, folder in gpt_models(args.models, Path(tmp)):
+            rows += measure(folder, label, args.repeats)
     print(f"`python -m bench.threads --repeats {args.repeats} --models {args.models}`\n")
     print(machine_line(info, args.threads) + "\n")
     header = ["model", "one thread below (rows)", "method", "prompts in one call",
