@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     diffuseq_mbr: int = 1
 
     # Generation: service
-    queue_depth: int = 64
+    queue_depth: int = 256  # an upper bound; "busy" comes from the expected wait (admission.py)
     generation_timeout_s: float = 30.0
     batch_window_ms: float = 5.0
     max_batch_size: int = 32

@@ -7,8 +7,10 @@ Why this shape:
   2-core machine are slower than one after the other. Batching is the real throughput lever:
   requests for the same method that arrive within `batch_window_ms` (up to `max_batch_size`
   rows) run as one backend call, which costs little more than a single row.
-* Back-pressure is explicit: at most `queue_depth` requests wait or run; one more raises
-  `GenerationBusy` at once, so the bot can say "busy, try again" instead of queueing forever.
+* Back-pressure is explicit: a request that would not be served within its timeout, judged
+  from what recent batches cost (generation/admission.py), or one beyond `queue_depth` requests
+  waiting or running, raises `GenerationBusy` at once, so the bot can say "busy, try again"
+  instead of queueing forever or apologising after the whole timeout.
   A caller that stops waiting (timeout, cancellation) marks its work abandoned; the worker drops
   it if it has not started yet.
 * One bad request cannot fail its batch-mates: when a batch fails, its requests are retried one
@@ -35,6 +37,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from generation.admission import ADMIT_FRACTION, BacklogEstimator
 from generation.postprocess import DEFAULT_MAX_CHARS, clean_joke, normalize_whitespace
 from generation.registry import Method, MethodRegistry
 from generation.types import (
@@ -104,7 +107,7 @@ class GenerationService:
     def __init__(
         self,
         registry: MethodRegistry,
-        queue_depth: int = 64,
+        queue_depth: int = 256,
         timeout_s: float = 30.0,
         batch_window_ms: float = 5.0,
         max_batch_size: int = 32,
@@ -136,6 +139,7 @@ class GenerationService:
         self.idle_before_load_s = idle_before_load_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: set[_Job] = set()  # accepted and not yet settled; touched on the loop only
+        self._backlog = BacklogEstimator(max_batch_size)
         self._thread: threading.Thread | None = None
         self._abort = threading.Event()
         self._state = "new"
@@ -232,6 +236,12 @@ class GenerationService:
             raise ValueError("count must be at least 1")
         if len(self._jobs) >= self.queue_depth:
             raise GenerationBusy(f"{len(self._jobs)} generations pending")
+        limit = self.timeout_s if timeout is None else timeout
+        # With nothing queued a request always goes in, however slow the last ones were: the
+        # estimate only changes when work runs, and it must not lock everyone out for good.
+        backlog = self.backlog_s(method.name, request.count) if self._jobs else 0.0
+        if backlog > ADMIT_FRACTION * limit:
+            raise GenerationBusy(f"about {backlog:.1f} s of work ahead; the limit is {limit:g} s")
         loop = asyncio.get_running_loop()
         job = _Job(
             request=request,
@@ -244,7 +254,6 @@ class GenerationService:
         self._jobs.add(job)
         job.future.add_done_callback(lambda _: self._jobs.discard(job))
         self._queue.put(job)
-        limit = self.timeout_s if timeout is None else timeout
         try:
             return await asyncio.wait_for(job.future, limit)
         except TimeoutError:
@@ -253,6 +262,14 @@ class GenerationService:
         except asyncio.CancelledError:
             job.abandoned = True
             raise
+
+    def backlog_s(self, method: str | None = None, rows: int = 0) -> float:
+        """Expected seconds to serve the accepted requests, plus `rows` more of `method`
+        (generation/admission.py; 0 until the first batches have been timed)."""
+        work = [(job.method.name, job.rows) for job in self._jobs]
+        if method is not None and rows:
+            work.append((method, rows))
+        return self._backlog.backlog_s(work)
 
     @staticmethod
     def row_seeds(request: GenerationRequest, method: Method) -> list[int]:
@@ -401,7 +418,9 @@ class GenerationService:
                 if not job.abandoned and not self._abort.is_set():
                     self._execute([job])
             return
-        log.debug("%s: %d rows in %.3f s", method.name, len(prompts), time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self._backlog.record(method.name, len(prompts), took)
+        log.debug("%s: %d rows in %.3f s", method.name, len(prompts), took)
         offset = 0
         for job in batch:
             self._finish(job, raws[offset : offset + job.rows])
