@@ -156,7 +156,8 @@ class BotApp:
         1. Updates in flight get `shutdown_grace_s` to finish (the model keeps working).
         2. Generations still running are failed; their handlers apologise (a short extra wait).
         3. What is still running after that is cancelled.
-        4. The handled updates are confirmed to Telegram and noted in the offset file, so a
+        4. The message ids still being stored after replies get `APOLOGY_S` (bot/joke_teller.py).
+        5. The handled updates are confirmed to Telegram and noted in the offset file, so a
            restart does not handle them again (see `bot.updates`).
         """
         if self._closed:
@@ -176,6 +177,9 @@ class BotApp:
             for task in in_flight:
                 task.cancel()
             await asyncio.wait(in_flight, timeout=APOLOGY_S)
+        teller = self.dispatcher.get("teller")
+        if teller is not None:
+            await teller.finish_bookkeeping(APOLOGY_S)
         try:
             await self._confirm_updates()
         finally:

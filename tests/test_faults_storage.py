@@ -22,7 +22,18 @@ from sqlalchemy import event
 import storage
 from bot.local_server import LocalBotApi
 from tests.bot_harness import RunningBot
-from tests.fault_kit import ROOT, api, ask, bot_env, env, errors, idle, model, running_fake_bot
+from tests.fault_kit import (
+    ROOT,
+    api,
+    ask,
+    bot_env,
+    db_rows,
+    env,
+    errors,
+    idle,
+    model,
+    running_fake_bot,
+)
 
 __all__ = ["api", "env", "model"]
 
@@ -151,3 +162,28 @@ def test_unusable_database_stops_the_start_with_a_clear_message(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Cannot start:") and str(target) in last
     assert "Traceback" not in result.stderr
+
+
+async def test_a_slow_bookkeeping_write_does_not_hold_the_users_next_word(
+    api: LocalBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message id is stored after the handler returns: a user who already has the joke is
+    not told "уже пишу…" while the database takes its time; closing waits for the write."""
+    real = storage.attach_message
+
+    async def slow(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(1.5)
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "attach_message", slow)
+    db = tmp_path / "j.db"
+    async with running_fake_bot(api, db, throttle_rate_s=0.0) as env:
+        api.send_text(801, "Кот")
+        first = await api.wait_for_bot_message(801, timeout=5)
+        api.send_text(801, "Пёс")  # the first joke's message id is still being stored
+        second = await api.wait_for_bot_message(801, after=first.message_id, timeout=5)
+        assert (first.text or "").startswith("Кот")
+        assert (second.text or "").startswith("Пёс")
+        assert errors(env) == 0
+    stored = db_rows(db, "SELECT prompt, message_id FROM jokes ORDER BY id")
+    assert stored == [("Кот", first.message_id), ("Пёс", second.message_id)]
