@@ -405,6 +405,8 @@ class GenerationService:
         method = batch[0].method
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [seed for job in batch for seed in job.seeds]
+        # a call that first loads the model says nothing about what the next batches will cost
+        typical = self.registry.is_loaded(method.backend_key)
         started = time.perf_counter()
         try:
             raws = self._backend_call(method, prompts, seeds)
@@ -419,7 +421,8 @@ class GenerationService:
                     self._execute([job])
             return
         took = time.perf_counter() - started
-        self._backlog.record(method.name, len(prompts), took)
+        if typical:
+            self._backlog.record(method.name, len(prompts), took)
         log.debug("%s: %d rows in %.3f s", method.name, len(prompts), took)
         offset = 0
         for job in batch:

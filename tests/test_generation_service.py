@@ -175,6 +175,25 @@ async def test_an_idle_service_takes_a_request_however_slow_the_last_ones_were(
     assert service.backlog_s("fake", 1) < 0.3
 
 
+async def test_loading_a_model_on_first_use_is_not_taken_for_its_batch_cost(
+    make_service: Any,
+) -> None:
+    backend = FakeBackend(delay=0.01)
+
+    def slow_load() -> FakeBackend:
+        time.sleep(0.5)
+        return backend
+
+    registry = MethodRegistry()
+    registry.add_backend("lazy", slow_load)
+    registry.add_method("lazy", "Lazy", "lazy", {"do_sample": True})
+    service = await make_service(registry, preload=[])
+    await service.generate(GenerationRequest("Первый", "lazy"))  # loads the model: 0.5 s
+    assert service.backlog_s("lazy", 1) == 0.0  # not measured yet
+    await service.generate(GenerationRequest("Второй", "lazy"))
+    assert 0.005 < service.backlog_s("lazy", 1) < 0.1
+
+
 async def test_a_short_queue_of_cheap_work_is_admitted_beyond_the_old_fixed_depth(
     make_service: Any,
 ) -> None:
