@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent
 DEFAULT_GPT_MODEL = str(ROOT / "models" / "gpt")
 DEFAULT_DIFFUSEQ_MODEL = str(ROOT / "models" / "diffuseq")
+DEFAULT_CHECKS = str(ROOT / "models" / "checks")
+DEFAULT_JUDGE = str(ROOT / "models" / "judge")
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,16 @@ class Settings(BaseSettings):
     diffuseq_sampler: str = "renoise"  # renoise | dpm | ddim | ancestral (see generation/diffuseq)
     diffuseq_mbr: int = 1
 
+    # Generation: best of N (generation/selection.py): candidates drawn per joke, the reader's
+    # checks (dictionary, copies) and the judge that ranks what passes
+    best_of_n: bool = True
+    gpt_candidates: int = Field(default=10, ge=1)
+    gpt_sample_candidates: int = Field(default=8, ge=1)
+    diffuseq_candidates: int = Field(default=16, ge=1)
+    judge_weight: float = Field(default=0.7, ge=0.0, le=1.0)  # the judge vs the GPT's fluency
+    checks_folder: str = DEFAULT_CHECKS
+    judge_model: str = DEFAULT_JUDGE
+
     # Generation: service
     queue_depth: int = 256  # an upper bound; "busy" comes from the expected wait (admission.py)
     generation_timeout_s: float = 30.0
@@ -93,4 +105,12 @@ def get_settings() -> Settings:
     return Settings()
 
 
-__all__ = ["DEFAULT_DIFFUSEQ_MODEL", "DEFAULT_GPT_MODEL", "ROOT", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_CHECKS",
+    "DEFAULT_DIFFUSEQ_MODEL",
+    "DEFAULT_GPT_MODEL",
+    "DEFAULT_JUDGE",
+    "ROOT",
+    "Settings",
+    "get_settings",
+]

@@ -22,6 +22,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,7 +32,7 @@ from bot import texts
 from bot.keyboards import joke_keyboard, retry_keyboard
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
-from generation.types import GenerationBusy, GenerationError, GenerationRequest
+from generation.types import GenerationBusy, GenerationError, GenerationRequest, Joke
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,36 @@ class Variants:
         return count
 
 
+class Drafts:
+    """The unshown candidates of each chat's last draw per word and method, best first.
+
+    Best of N ranks a whole draw; the first joke is sent and 🔁 Ещё sends the next one from here
+    without generating again. A new draw for the same word replaces what was left. Bounded.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, str, str], list[Joke]] = OrderedDict()
+
+    def keep(self, chat_id: int, prompt: str, method: str, jokes: list[Joke]) -> None:
+        key = (chat_id, prompt.casefold(), method)
+        self._items.pop(key, None)
+        if jokes:
+            self._items[key] = list(jokes)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def take(self, chat_id: int, prompt: str, method: str) -> Joke | None:
+        """The next unshown joke of the last draw, or None when the draw is used up."""
+        left = self._items.get((chat_id, prompt.casefold(), method))
+        if not left:
+            return None
+        joke = left.pop(0)
+        if not left:
+            del self._items[(chat_id, prompt.casefold(), method)]
+        return replace(joke, latency_ms=0.0)
+
+
 class JokeTeller:
     def __init__(
         self,
@@ -96,6 +127,7 @@ class JokeTeller:
         self.default_method = default_method
         self.retry_tokens = RetryTokens()
         self.variants = Variants(registry)
+        self.drafts = Drafts()
         self._bookkeeping: set[asyncio.Task[None]] = set()
 
     def method_names(self) -> list[str]:
@@ -131,16 +163,39 @@ class JokeTeller:
     ) -> int | None:
         """Write and send one joke; returns its stored id, or None if the user got an apology.
 
-        another: the user asked for one more joke on this word (🔁); beam search would repeat
-        itself, so it is asked for the next-best beam instead.
+        another: the user asked for one more joke on this word (🔁): the next candidate of the
+        last draw if one is left; else a new draw (beam search without best of N: the next-best
+        beam, since it would repeat itself).
         """
         method = self.resolve_method(method)
         if method is None:
             await bot.send_message(chat_id, texts.NO_METHODS, reply_to_message_id=reply_to)
             return None
+        joke = self.drafts.take(chat_id, prompt, method) if another else None
+        if joke is None:
+            joke = await self._draw(bot, chat_id, prompt, method, reply_to, another)
+            if joke is None:
+                return None
+        return await self._store_and_send(
+            bot, joke, chat_id=chat_id, user_id=user_id, prompt=prompt, reply_to=reply_to
+        )
+
+    async def _draw(
+        self,
+        bot: Bot,
+        chat_id: int,
+        prompt: str,
+        method: str,
+        reply_to: int | None,
+        another: bool,
+    ) -> Joke | None:
+        """Generate a draw: keep its runners-up for 🔁 and return the best, or tell the user
+        why there is none (and return None)."""
         try:
             async with typing(bot, chat_id):
-                seed = self.variants.next(chat_id, prompt, method) if another else None
+                seed = None
+                if another and not self.service.best_of_n:
+                    seed = self.variants.next(chat_id, prompt, method)
                 request = GenerationRequest(prompt=prompt, method=method, seed=seed)
                 jokes = await self.service.generate(request)
         except GenerationBusy:
@@ -160,7 +215,19 @@ class JokeTeller:
                 reply_to_message_id=reply_to,
             )
             return None
-        joke = jokes[0]
+        self.drafts.keep(chat_id, prompt, method, jokes[1:])
+        return jokes[0]
+
+    async def _store_and_send(
+        self,
+        bot: Bot,
+        joke: Joke,
+        *,
+        chat_id: int,
+        user_id: int,
+        prompt: str,
+        reply_to: int | None,
+    ) -> int | None:
         try:
             async with self.sessionmaker() as session:
                 joke_id = await storage.save_joke(
@@ -173,6 +240,10 @@ class JokeTeller:
                     model=joke.model,
                     params=dict(joke.params),
                     latency_ms=joke.latency_ms,
+                    candidate_rank=joke.rank,
+                    candidates=joke.candidates,
+                    judge_score=joke.judge_score,
+                    judge_version=joke.judge_version,
                 )
         except storage.StorageError:
             # unsaved, a joke's buttons would lead nowhere: say so instead of sending it
@@ -183,7 +254,7 @@ class JokeTeller:
             message = await bot.send_message(
                 chat_id,
                 joke.text,
-                reply_markup=joke_keyboard(joke_id, 0, 0, self.display_name(method)),
+                reply_markup=joke_keyboard(joke_id, 0, 0, self.display_name(joke.method)),
                 reply_to_message_id=reply_to,
             )
         except BaseException:

@@ -59,7 +59,8 @@ STATS_ITEM = "{method}: анекдотов {jokes}, оценок {votes}, нра
 
 ADMIN_RELOADED = "Готово."
 ADMIN_RELOAD_REPORT = (
-    "Готово. Модели: {methods}. Генераций в очереди: {pending}. Ошибок обработки: {errors}."
+    "Готово. Модели: {methods}. Генераций в очереди: {pending}. Ошибок обработки: {errors}.\n"
+    "Выбор анекдотов: {selection}."
 )
 ADMIN_EXPORT_EMPTY = "Оценённых анекдотов пока нет."
 ADMIN_EXPORT_HEADER = "Выгрузка: {count} оценённых анекдотов, JSONL ниже."

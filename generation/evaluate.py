@@ -56,12 +56,7 @@ from generation.metrics import (
 )
 from generation.postprocess import (
     clean_joke,
-    ensure_prefix,
-    has_letters,
-    normalize_layout,
-    sentence_ends,
-    strip_attribution,
-    strip_special_tokens,
+    model_wrote_sentence_end,
 )
 from generation.registry import (
     DIFFUSEQ,
@@ -362,21 +357,6 @@ def evaluate_bpc(
 # ---------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------
-
-
-def model_wrote_sentence_end(raw: str, prompt: str) -> bool:
-    """Whether the model's own text has a sentence end after the prompt, i.e. `clean_joke` cuts
-    there rather than appending its "…" fallback (the same test `clean_joke` makes)."""
-    text = ensure_prefix(normalize_layout(strip_special_tokens(raw)), " ".join(prompt.split()))
-    start, seen, wanted = len(text), 0, len(prompt.replace(" ", ""))
-    for index, ch in enumerate(text):
-        if not ch.isspace():
-            seen += 1
-            if seen == wanted:
-                start = index + 1
-                break
-    text = text[:start] + strip_attribution(text[start:])
-    return any(has_letters(text[start:end]) for end in sentence_ends(text, start))
 
 
 @dataclass

@@ -197,6 +197,16 @@ def clean_joke(raw: str, prompt: str, max_chars: int = DEFAULT_MAX_CHARS) -> str
     return text if has_letters(text[start:]) else ""
 
 
+def model_wrote_sentence_end(raw: str, prompt: str) -> bool:
+    """Whether the model's own text has a sentence end after the prompt, i.e. `clean_joke` cuts
+    there rather than appending its "…" fallback (the same test `clean_joke` makes)."""
+    prompt = normalize_whitespace(prompt)
+    text = ensure_prefix(normalize_layout(strip_special_tokens(raw)), prompt)
+    start = _prompt_end(text, prompt)
+    text = text[:start] + strip_attribution(text[start:])
+    return any(has_letters(text[start:end]) for end in sentence_ends(text, start))
+
+
 __all__ = [
     "DEFAULT_MAX_CHARS",
     "ELLIPSIS",
@@ -204,6 +214,7 @@ __all__ = [
     "clean_joke",
     "ensure_prefix",
     "has_letters",
+    "model_wrote_sentence_end",
     "normalize_layout",
     "normalize_whitespace",
     "sentence_ends",

@@ -38,6 +38,7 @@ class Method:
 
     deterministic: the backend reads seeds as variant indices (beam search), so the service gives
     a request's rows 0, 1, 2, ... instead of random seeds.
+    candidates: N of best of N, the rows one request draws when the selector is on.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Method:
     backend_key: str
     params: Mapping[str, Any]
     deterministic: bool
+    candidates: int = 1
 
     def info(self) -> MethodInfo:
         return MethodInfo(name=self.name, display_name=self.display_name, params=dict(self.params))
@@ -91,8 +93,11 @@ class MethodRegistry:
         params: Mapping[str, Any],
         *,
         deterministic: bool | None = None,
+        candidates: int = 1,
     ) -> Method:
         """Register a method on a registered backend; `deterministic` defaults to not do_sample."""
+        if candidates < 1:
+            raise ValueError(f"method {name!r}: candidates must be at least 1")
         with self._lock:
             if name in self._methods:
                 raise ValueError(f"method {name!r} is already registered")
@@ -106,6 +111,7 @@ class MethodRegistry:
                 backend_key=backend_key,
                 params=MappingProxyType(dict(params)),
                 deterministic=deterministic,
+                candidates=candidates,
             )
             self._methods[name] = method
             return method
@@ -214,6 +220,9 @@ class RegistryConfig:
     gpt_num_beams: int = 10
     gpt_temperature: float = 0.8
     gpt_top_p: float = 0.95
+    gpt_candidates: int = 1
+    gpt_sample_candidates: int = 1
+    diffuseq_candidates: int = 1
     diffuseq_model: str = "models/diffuseq"
     enable_diffuseq: bool = True
     diffuseq_steps: int = 20
@@ -319,13 +328,24 @@ def build_registry(config: object = None, /, **overrides: Any) -> MethodRegistry
     registry = MethodRegistry()
     registry.add_backend(GPT, _gpt_loader(cfg))
     presets = gpt_presets(cfg)
-    registry.add_method(GPT, "GPT", GPT, presets[GPT])
-    registry.add_method(GPT_SAMPLE, "GPT (sampling)", GPT, presets[GPT_SAMPLE])
+    registry.add_method(GPT, "GPT", GPT, presets[GPT], candidates=cfg.gpt_candidates)
+    registry.add_method(
+        GPT_SAMPLE,
+        "GPT (sampling)",
+        GPT,
+        presets[GPT_SAMPLE],
+        candidates=cfg.gpt_sample_candidates,
+    )
     if cfg.enable_diffuseq:
         if Path(cfg.diffuseq_model).expanduser().exists():
             registry.add_backend(DIFFUSEQ, _diffuseq_loader(cfg), optional=True)
             registry.add_method(
-                DIFFUSEQ, "DiffuSeq", DIFFUSEQ, diffuseq_preset(cfg), deterministic=False
+                DIFFUSEQ,
+                "DiffuSeq",
+                DIFFUSEQ,
+                diffuseq_preset(cfg),
+                deterministic=False,
+                candidates=cfg.diffuseq_candidates,
             )
         else:
             log.info("DiffuSeq model folder %s not found; method not offered", cfg.diffuseq_model)

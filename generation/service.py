@@ -16,9 +16,14 @@ Why this shape:
 * One bad request cannot fail its batch-mates: when a batch fails, its requests are retried one
   by one and only the failing one gets `GenerationError`.
 
-Seeds: a request's `count` expands to rows with seeds seed, seed+1, ... (a random base seed when
-the request has none, so every joke records the seed that reproduces it). Deterministic methods
-(beam search) get variant indices 0, 1, ... instead (offset by the request's seed, if any).
+Best of N (generation/selection.py): with the reader's checks and the judge loaded, a request
+draws max(count, N) rows, N being its method's `candidates`, all in the same batched call; the
+answer is every acceptable candidate, best first (the caller shows the first `count`; the bot keeps
+the rest for 🔁). A sampling draw with nothing acceptable is drawn once more with new seeds.
+
+Seeds: a request's rows get seeds seed, seed+1, ... (a random base seed when the request has none,
+so every joke records the seed that reproduces it). Deterministic methods (beam search) get
+variant indices 0, 1, ... instead (offset by the request's seed, if any).
 """
 
 from __future__ import annotations
@@ -38,8 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generation.admission import ADMIT_FRACTION, BacklogEstimator
-from generation.postprocess import DEFAULT_MAX_CHARS, clean_joke, normalize_whitespace
-from generation.registry import Method, MethodRegistry
+from generation.postprocess import (
+    DEFAULT_MAX_CHARS,
+    clean_joke,
+    model_wrote_sentence_end,
+    normalize_whitespace,
+)
+from generation.registry import GPT, Method, MethodRegistry
+from generation.selection import Candidate, Ranked, Selector, distinct
 from generation.types import (
     GenerationBusy,
     GenerationError,
@@ -81,6 +92,7 @@ class _Job:
     future: asyncio.Future[list[Joke]]
     loop: asyncio.AbstractEventLoop
     accepted_at: float = field(default_factory=time.monotonic)
+    redrawn: bool = False  # its first draw had nothing acceptable
     # Written by the event loop, read by the worker: plain attribute writes are atomic in CPython.
     abandoned: bool = False
 
@@ -118,12 +130,16 @@ class GenerationService:
         preload: Collection[str] | None = None,
         load_later: Collection[str] = (),
         idle_before_load_s: float = 0.5,
+        selector: Selector | None = None,
+        admit_by_backlog: bool = True,
     ) -> None:
         """`preload`: methods whose models `start()` loads and warms up (default: all); others
         load on first use, in the worker. `load_later`: methods whose models the worker loads and
         warms up after `start()` returned, once it has had no request for `idle_before_load_s`
         (so a user already waiting is served first; a request for one of them before that loads
-        it on the spot). `torch_threads`: set in the worker before loading."""
+        it on the spot). `torch_threads`: set in the worker before loading. `selector`: best of N
+        (loaded in the worker at start; without one, or if it cannot load, one row per joke).
+        `admit_by_backlog`: False for batch jobs (the CLI), whose whole list is the work."""
         if queue_depth < 1 or max_batch_size < 1:
             raise ValueError("queue_depth and max_batch_size must be at least 1")
         self.registry = registry
@@ -137,6 +153,8 @@ class GenerationService:
         self.preload = None if preload is None else list(preload)
         self.load_later = [name for name in load_later if name not in (self.preload or ())]
         self.idle_before_load_s = idle_before_load_s
+        self.selector = selector
+        self.admit_by_backlog = admit_by_backlog
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._jobs: set[_Job] = set()  # accepted and not yet settled; touched on the loop only
         self._backlog = BacklogEstimator(max_batch_size)
@@ -158,6 +176,13 @@ class GenerationService:
             "max_chars": "max_joke_chars",
         }
         kwargs = {a: getattr(config, attr) for a, attr in names.items() if hasattr(config, attr)}
+        if getattr(config, "best_of_n", False):
+            kwargs["selector"] = Selector(
+                getattr(config, "checks_folder", None),
+                getattr(config, "judge_model", None),
+                judge_weight=float(getattr(config, "judge_weight", 0.5)),
+                gpt=lambda: registry.backend(GPT),
+            )
         kwargs.update(overrides)
         return cls(registry, **kwargs)
 
@@ -174,6 +199,15 @@ class GenerationService:
 
     def methods(self) -> list[MethodInfo]:
         return self.registry.methods()
+
+    @property
+    def selection_status(self) -> str:
+        """How jokes are picked now, for operators (/reload)."""
+        return self.selector.status if self.selector else "one candidate per joke (no selector)"
+
+    @property
+    def best_of_n(self) -> bool:
+        return self.selector is not None and self.selector.active
 
     async def start(self) -> None:
         """Start the worker; return once every model is loaded and warmed up.
@@ -222,7 +256,8 @@ class GenerationService:
     async def generate(
         self, request: GenerationRequest, timeout: float | None = None
     ) -> list[Joke]:
-        """Generate `request.count` jokes (fewer if some came out unusable, never none).
+        """Jokes for `request`, best first: at least one; with best of N, every acceptable
+        candidate of the draw (the first `request.count` are the answer), else up to `count`.
 
         Raises UnknownMethod, GenerationBusy (queue full), GenerationTimeout, GenerationError.
         """
@@ -239,7 +274,9 @@ class GenerationService:
         limit = self.timeout_s if timeout is None else timeout
         # With nothing queued a request always goes in, however slow the last ones were: the
         # estimate only changes when work runs, and it must not lock everyone out for good.
-        backlog = self.backlog_s(method.name, request.count) if self._jobs else 0.0
+        rows = self.rows_for(request, method)
+        queued = self._jobs and self.admit_by_backlog
+        backlog = self.backlog_s(method.name, rows) if queued else 0.0
         if backlog > ADMIT_FRACTION * limit:
             raise GenerationBusy(f"about {backlog:.1f} s of work ahead; the limit is {limit:g} s")
         loop = asyncio.get_running_loop()
@@ -247,7 +284,7 @@ class GenerationService:
             request=request,
             method=method,
             prompt=prompt,
-            seeds=self.row_seeds(request, method),
+            seeds=self.row_seeds(request, method, rows),
             future=loop.create_future(),
             loop=loop,
         )
@@ -271,13 +308,17 @@ class GenerationService:
             work.append((method, rows))
         return self._backlog.backlog_s(work)
 
+    def rows_for(self, request: GenerationRequest, method: Method) -> int:
+        """Rows one request draws: its count, or its method's N when best of N is on."""
+        return max(request.count, method.candidates) if self.best_of_n else request.count
+
     @staticmethod
-    def row_seeds(request: GenerationRequest, method: Method) -> list[int]:
+    def row_seeds(request: GenerationRequest, method: Method, rows: int | None = None) -> list[int]:
         if method.deterministic:
             base = request.seed or 0
         else:
             base = request.seed if request.seed is not None else random.randrange(2**31)
-        return [base + index for index in range(request.count)]
+        return [base + index for index in range(request.count if rows is None else rows)]
 
     # -- worker thread ---------------------------------------------------------------------------
 
@@ -303,6 +344,8 @@ class GenerationService:
             torch.set_num_threads(self.torch_threads)
         started = time.perf_counter()
         backends = self.registry.load_all(self.preload)
+        if self.selector is not None:
+            self.selector.load()
         for key, backend in backends.items():
             warm = time.perf_counter()
             backend.warmup()
@@ -353,7 +396,7 @@ class GenerationService:
             stopping = self._gather(pending, stopping)
             batch = self._select(pending)
             try:
-                self._execute(batch)
+                pending.extendleft(reversed(self._execute(batch)))
             except Exception as error:  # a bug outside the model call: fail the batch, go on
                 log.exception("generation batch crashed")
                 for job in batch:
@@ -399,9 +442,10 @@ class GenerationService:
         pending.extend(keep)
         return batch
 
-    def _execute(self, batch: list[_Job]) -> None:
+    def _execute(self, batch: list[_Job]) -> list[_Job]:
+        """Run one batch; returns the jobs to draw again (nothing acceptable in their draw)."""
         if not batch:
-            return
+            return []
         method = batch[0].method
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [seed for job in batch for seed in job.seeds]
@@ -414,20 +458,24 @@ class GenerationService:
             if len(batch) == 1:
                 log.exception("generation failed: %s %r", method.name, batch[0].prompt)
                 self._fail(batch[0], error)
-                return
+                return []
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), error)
+            again: list[_Job] = []
             for job in batch:
                 if not job.abandoned and not self._abort.is_set():
-                    self._execute([job])
-            return
+                    again += self._execute([job])
+            return again
         took = time.perf_counter() - started
         if typical:
             self._backlog.record(method.name, len(prompts), took)
         log.debug("%s: %d rows in %.3f s", method.name, len(prompts), took)
         offset = 0
+        again: list[_Job] = []
         for job in batch:
-            self._finish(job, raws[offset : offset + job.rows])
+            if not self._finish(job, raws[offset : offset + job.rows]):
+                again.append(job)
             offset += job.rows
+        return again
 
     def _backend_call(self, method: Method, prompts: list[str], seeds: list[int]) -> list[str]:
         backend = self.registry.backend(method.name)
@@ -436,35 +484,48 @@ class GenerationService:
             raise GenerationError(f"backend returned {len(raws)} texts for {len(prompts)} prompts")
         return list(raws)
 
-    def _finish(self, job: _Job, raws: list[str]) -> None:
+    def _finish(self, job: _Job, raws: list[str]) -> bool:
+        """Settle `job` from its rows' texts; False if it should be drawn again instead."""
         backend = self.registry.backend(job.method.name)
         key = "variant" if job.method.deterministic else "seed"
-        jokes = []
+        candidates = []
         for raw, seed in zip(raws, job.seeds, strict=True):
             text = clean_joke(raw, job.prompt, self.max_chars)
-            if not text:
-                log.info(
-                    "unusable output for %r (%s, %s=%d): %r",
-                    job.prompt,
-                    job.method.name,
-                    key,
-                    seed,
-                    raw[:200],
-                )
-                continue
-            jokes.append(
-                Joke(
-                    text=text,
-                    method=job.method.name,
-                    model=backend.model_id,
-                    params={**job.method.params, key: seed},
-                    latency_ms=(time.monotonic() - job.accepted_at) * 1000,
-                )
+            if text:
+                candidates.append(Candidate(text, seed, model_wrote_sentence_end(raw, job.prompt)))
+            else:
+                what = f"{job.method.name}, {key}={seed}"
+                log.info("unusable output for %r (%s): %r", job.prompt, what, raw[:200])
+        best_of_n = self.best_of_n
+        ranked = self.selector.rank(job.prompt, candidates) if best_of_n and self.selector else []
+        if not best_of_n:
+            ranked = [Ranked(candidate) for candidate in distinct(candidates)]
+        elif not ranked and not job.redrawn and not job.method.deterministic:
+            log.info("nothing acceptable for %r (%s); drawing again", job.prompt, job.method.name)
+            job.redrawn = True
+            job.seeds = [seed + len(job.seeds) for seed in job.seeds]
+            return False
+        version = self.selector.judge_version if best_of_n and self.selector else None
+        latency_ms = (time.monotonic() - job.accepted_at) * 1000
+        jokes = [
+            Joke(
+                text=item.candidate.text,
+                method=job.method.name,
+                model=backend.model_id,
+                params={**job.method.params, key: item.candidate.seed},
+                latency_ms=latency_ms,
+                rank=rank,
+                candidates=len(job.seeds),
+                judge_score=item.liked,
+                judge_version=version if item.liked is not None else None,
             )
+            for rank, item in enumerate(ranked)
+        ]
         if jokes:
             self._call(job.loop, _settle, job.future, jokes, None)
         else:
             self._fail(job, GenerationError("the model produced no usable joke"))
+        return True
 
     def _fail(self, job: _Job, error: BaseException) -> None:
         if not isinstance(error, GenerationError):

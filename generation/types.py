@@ -26,6 +26,13 @@ class Joke:
     model: str
     params: Mapping[str, Any]
     latency_ms: float
+    # Best of N (generation.selection): this joke's place in the judge's order (0 = shown first)
+    # out of `candidates` drawn, the judge's estimate that people like it and the judge's version
+    # (None when the judge was not used).
+    rank: int = 0
+    candidates: int = 1
+    judge_score: float | None = None
+    judge_version: str | None = None
 
 
 class Backend(Protocol):

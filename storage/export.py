@@ -1,9 +1,10 @@
 """Export rated jokes for analysis: `python -m storage.export --out ratings.jsonl`.
 
 One JSON object a line for every joke with at least one vote: id, prompt, text, method, model,
-params, likes, dislikes, created_at (ISO 8601, UTC). Cyrillic is written as is. The database is
-only read: a missing file is an error, not a new empty database. The file appears complete or
-not at all (written to a temporary name, then renamed).
+params, likes, dislikes, created_at (ISO 8601, UTC), and for best of N the joke's rank in its
+draw, the number of candidates, the judge's score and version (null when unknown). Cyrillic is
+written as is. The database is only read: a missing file is an error, not a new empty database.
+The file appears complete or not at all (written to a temporary name, then renamed).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def joke_record(joke: RatedJoke) -> dict[str, Any]:
         "likes": joke.likes,
         "dislikes": joke.dislikes,
         "created_at": joke.created_at.isoformat(),
+        "candidate_rank": joke.candidate_rank,
+        "candidates": joke.candidates,
+        "judge_score": joke.judge_score,
+        "judge_version": joke.judge_version,
     }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -97,6 +98,12 @@ class StoredJoke(Base):
     params: Mapped[dict[str, Any]]
     latency_ms: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Best of N: this joke's place in the judge's order (0 = shown first) among `candidates`
+    # drawn, and the judge's score and version (NULL when no judge picked it).
+    candidate_rank: Mapped[int | None] = mapped_column(Integer)
+    candidates: Mapped[int | None] = mapped_column(Integer)
+    judge_score: Mapped[float | None] = mapped_column(Float)
+    judge_version: Mapped[str | None] = mapped_column(String(64))
 
 
 class Vote(Base):

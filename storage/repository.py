@@ -120,6 +120,10 @@ async def save_joke(
     model: str,
     params: Mapping[str, Any],
     latency_ms: float,
+    candidate_rank: int | None = None,
+    candidates: int | None = None,
+    judge_score: float | None = None,
+    judge_version: str | None = None,
 ) -> int:
     """Store a generated joke before it is sent (message_id comes later); returns its id."""
     now = utcnow()
@@ -134,6 +138,10 @@ async def save_joke(
         params=dict(params),
         latency_ms=round(latency_ms),
         created_at=now,
+        candidate_rank=candidate_rank,
+        candidates=candidates,
+        judge_score=judge_score,
+        judge_version=judge_version,
     )
     session.add(joke)
     await session.flush()
@@ -263,6 +271,10 @@ def _rated(joke: StoredJoke, likes: int, dislikes: int) -> RatedJoke:
         likes=int(likes),
         dislikes=int(dislikes),
         created_at=joke.created_at,
+        candidate_rank=joke.candidate_rank,
+        candidates=joke.candidates,
+        judge_score=joke.judge_score,
+        judge_version=joke.judge_version,
     )
 
 

@@ -47,6 +47,10 @@ class RatedJoke:
     likes: int
     dislikes: int
     created_at: datetime
+    candidate_rank: int | None = None
+    candidates: int | None = None
+    judge_score: float | None = None
+    judge_version: str | None = None
 
     @property
     def votes(self) -> int:

@@ -15,7 +15,7 @@ from generation.cli import main
 from settings import ROOT, get_settings
 
 
-def run_cli(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(model: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "GPT_MODEL": str(model),
@@ -27,6 +27,7 @@ def run_cli(model: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "generation", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -53,13 +54,42 @@ def test_json_output(tiny_gpt_dir: Path) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 2
     for row, seed in zip(rows, (5, 6), strict=True):
-        assert set(row) == {"text", "method", "model", "params", "latency_ms"}
+        assert set(row) == {
+            "text",
+            "method",
+            "model",
+            "params",
+            "latency_ms",
+            "rank",
+            "candidates",
+            "judge_score",
+            "judge_version",
+        }
         assert row["text"].startswith("Кот сказал")
         assert row["method"] == "gpt-sample"
         assert row["model"] == tiny_gpt_dir.name
         assert row["params"]["seed"] == seed
         assert row["params"]["do_sample"] is True
         assert row["latency_ms"] > 0
+
+
+def test_words_from_stdin_one_json_line_each_in_order(tiny_gpt_dir: Path) -> None:
+    words = ["Молоко", "Кот сказал", "Штирлиц", "Молоко"]
+    result = run_cli(
+        tiny_gpt_dir, "--method", "gpt-sample", "--json", stdin="\n".join(words) + "\n\n"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["prompt"] for row in rows] == words
+    for row in rows:
+        assert row["text"].startswith(row["prompt"])
+        assert row["method"] == "gpt-sample"
+
+
+def test_stdin_without_words_is_a_usage_error(tiny_gpt_dir: Path) -> None:
+    result = run_cli(tiny_gpt_dir, "--method", "gpt", stdin="\n  \n")
+    assert result.returncode == 2
+    assert "no starting words" in result.stderr
 
 
 @pytest.fixture

@@ -253,6 +253,10 @@ async def test_export_writes_rated_jokes_only(db, tmp_path: Path):
         "likes",
         "dislikes",
         "created_at",
+        "candidate_rank",
+        "candidates",
+        "judge_score",
+        "judge_version",
     }
     assert (record["id"], record["likes"], record["dislikes"]) == (rated, 3, 1)
     assert record["params"] == {"temperature": 0.8, "note": "ёж"}

@@ -71,6 +71,7 @@ async def reload(
             methods=", ".join(teller.method_names()) or "—",
             pending=service.pending,
             errors=error_reporter.count,
+            selection=service.selection_status,
         )
     )
 
