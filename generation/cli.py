@@ -61,6 +61,7 @@ def joke_record(joke: Joke, prompt: str | None = None) -> dict[str, Any]:
         candidates=joke.candidates,
         judge_score=None if joke.judge_score is None else round(joke.judge_score, 4),
         judge_version=joke.judge_version,
+        ended=joke.ended,
     )
     return record
 

@@ -130,12 +130,18 @@ class Selector:
     def rank(self, prompt: str, candidates: Sequence[Candidate]) -> list[Ranked]:
         """Candidates worth showing, best first; [] when none is (the caller draws again).
 
-        Inactive: every candidate, in draw order, as the post-processor left them.
+        Inactive: every candidate, in draw order, as the post-processor left them. A fault in the
+        checks or the judge costs no joke: the draw is shown unchecked (checks failed) or in draw
+        order (judge failed), with a warning.
         """
         unique = distinct(candidates)
         if not self.active:
             return [Ranked(candidate) for candidate in unique]
-        verdicts = [self.checker.check(c.text, prompt, ended=c.ended) for c in unique]
+        try:
+            verdicts = [self.checker.check(c.text, prompt, ended=c.ended) for c in unique]
+        except Exception as error:
+            log.warning("the checks failed for %r, showing the draw unchecked: %r", prompt, error)
+            return [Ranked(candidate) for candidate in unique]
         good = [c for c, v in zip(unique, verdicts, strict=True) if v.clean and not v.copied]
         if good:
             return self._by_judge(good, copied=False)
@@ -145,7 +151,11 @@ class Selector:
     def _by_judge(self, candidates: Sequence[Candidate], *, copied: bool) -> list[Ranked]:
         if not candidates:
             return []
-        scores = self.judge.score([c.text for c in candidates])
+        try:
+            scores = self.judge.score([c.text for c in candidates])
+        except Exception as error:
+            log.warning("the judge failed, showing checked jokes in draw order: %r", error)
+            return [Ranked(candidate, copied=copied) for candidate in candidates]
         liked = [float(s.liked) for s in scores]
         bpcs = [s.bpc for s in scores]
         fluency = [-(b if b is not None and math.isfinite(b) else 99.0) for b in bpcs]

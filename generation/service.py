@@ -518,6 +518,7 @@ class GenerationService:
                 candidates=len(job.seeds),
                 judge_score=item.liked,
                 judge_version=version if item.liked is not None else None,
+                ended=item.candidate.ended,
             )
             for rank, item in enumerate(ranked)
         ]

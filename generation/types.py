@@ -33,6 +33,7 @@ class Joke:
     candidates: int = 1
     judge_score: float | None = None
     judge_version: str | None = None
+    ended: bool = True  # the model wrote its sentence end (the post-processor added no "…")
 
 
 class Backend(Protocol):

@@ -64,6 +64,7 @@ def test_json_output(tiny_gpt_dir: Path) -> None:
             "candidates",
             "judge_score",
             "judge_version",
+            "ended",
         }
         assert row["text"].startswith("Кот сказал")
         assert row["method"] == "gpt-sample"

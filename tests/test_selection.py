@@ -197,3 +197,25 @@ def test_without_a_selector_one_row_per_joke_as_before() -> None:
         ("Кот бред.", 0, 1, None)
     ]
     assert "no selector" in service.selection_status
+
+
+def test_a_judge_that_fails_while_scoring_costs_no_joke(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenJudge(FakeJudge):
+        def score(self, texts: Sequence[str]) -> list[FakeScore]:
+            raise RuntimeError("judge exploded")
+
+    chooser = Selector(None, None, checker=FakeChecker(), judge=BrokenJudge())
+    ranked = chooser.rank("Кот", cands("Кот бред.", "Кот ха.", "Кот ха ха."))
+    assert [(r.candidate.seed, r.liked) for r in ranked] == [(1, None), (2, None)]
+    assert "judge exploded" in caplog.text
+
+
+def test_checks_that_fail_leave_the_draw_unchecked(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenChecker(FakeChecker):
+        def check(self, text: str, prompt: str, *, ended: bool = True) -> FakeVerdict:
+            raise RuntimeError("dictionary gone")
+
+    chooser = Selector(None, None, checker=BrokenChecker(), judge=FakeJudge())
+    ranked = chooser.rank("Кот", cands("Кот бред.", "Кот ха."))
+    assert [r.candidate.seed for r in ranked] == [0, 1]
+    assert "dictionary gone" in caplog.text
