@@ -25,6 +25,7 @@ from bot.resilience import RetryMiddleware, brief, polling_backoff
 from bot.startup_gc import resume_collection
 from bot.updates import OffsetFile, UpdateTracker
 from generation.registry import MethodRegistry, build_registry
+from generation.selection import Selector
 from generation.service import GenerationService
 from settings import Settings
 from storage.db import sqlite_file
@@ -225,11 +226,13 @@ async def create_app(
     settings: Settings,
     *,
     registry: MethodRegistry | None = None,
+    selector: Selector | None = None,
     backoff: BackoffConfig | None = None,
 ) -> BotApp:
     """Open the database (migrating it), load and warm up the models, and assemble the bot.
 
     registry: the generation methods (default: `build_registry(settings)`); tests pass fakes.
+    selector: best of N (default: from settings, see `GenerationService.from_config`).
     backoff: pauses between failed getUpdates (default: from settings).
     """
     token = settings.token()
@@ -253,6 +256,7 @@ async def create_app(
             stop_grace_s=settings.shutdown_grace_s,
             preload=preload,
             load_later=load_later,
+            **({"selector": selector} if selector is not None else {}),
         )
         await service.start()
         stack.push_async_callback(service.stop)

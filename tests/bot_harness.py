@@ -66,9 +66,10 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    api: LocalBotApi, settings: Settings, db_path: Path
+    api: LocalBotApi, settings: Settings, db_path: Path, **app_parts: Any
 ) -> AsyncIterator[RunningBot]:
-    app = await create_app(settings)
+    """`app_parts`: passed to `create_app` (a registry or selector of the test's own)."""
+    app = await create_app(settings, **app_parts)
     polls_before = len(api.calls_of("getUpdates"))
     task = asyncio.create_task(app.run_polling(handle_signals=False))
     try:

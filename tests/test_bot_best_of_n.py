@@ -1,0 +1,95 @@
+"""Best of N in the bot: the best candidate is sent, 🔁 sends the next one of the same draw
+without generating again, the rows record rank and judge, and /reload tells how jokes are picked.
+
+The checks and the judge are small fakes here (their real versions have their own tests); the
+bot, the service, the tiny GPT and the database are real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.local_server import LocalBotApi
+from generation.selection import Selector
+from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
+
+USER = 601
+ADMIN = 602
+
+
+@dataclass(frozen=True)
+class Verdict:
+    clean: bool
+    copied: bool
+
+
+class AcceptAll:
+    def check(self, text: str, prompt: str, *, ended: bool = True) -> Verdict:
+        return Verdict(clean=True, copied=False)
+
+
+@dataclass(frozen=True)
+class Score:
+    liked: float
+    bpc: float | None
+
+
+class LongerIsFunnier:
+    version = "judge@e2e000"
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        return [Score(liked=min(1.0, len(t) / 200), bpc=None) for t in texts]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[LocalBotApi]:
+    server = LocalBotApi(token=TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def env(api: LocalBotApi, tmp_path: Path, tiny_gpt_dir: Path) -> AsyncIterator[RunningBot]:
+    db = tmp_path / "jokes.db"
+    settings = make_settings(
+        api, db, tiny_gpt_dir, default_method="gpt-sample", admin_ids=frozenset({ADMIN})
+    )
+    selector = Selector(None, None, judge_weight=1.0, checker=AcceptAll(), judge=LongerIsFunnier())
+    async with running_bot(api, settings, db, selector=selector) as running:
+        yield running
+
+
+async def test_the_best_is_sent_and_more_shows_the_runner_up(env: RunningBot) -> None:
+    env.api.send_text(USER, "Молоко")
+    first = await env.api.wait_for_bot_message(USER, timeout=30)
+    await env.idle()
+    rows = env.rows("SELECT candidate_rank, candidates, judge_score, judge_version FROM jokes")
+    assert len(rows) == 1
+    rank, drawn, score, version = rows[0]
+    assert (rank, drawn, version) == (0, 8, "judge@e2e000")
+    assert score == pytest.approx(min(1.0, len(first.text or "") / 200))
+    typing_before = len(env.api.chat_actions(USER))
+
+    env.api.press_button(USER, first.message_id, text="🔁 Ещё")
+    second = await env.api.wait_for_bot_message(USER, after=first.message_id, timeout=30)
+    await env.idle()
+    assert second.text is not None and second.text.startswith("Молоко")
+    assert second.text != first.text
+    assert len(second.text) <= len(first.text or "")  # the judge liked it less
+    rows = env.rows("SELECT candidate_rank, candidates, latency_ms FROM jokes ORDER BY id")
+    assert [(r, n) for r, n, _ in rows] == [(0, 8), (1, 8)]
+    assert rows[1][2] == 0  # from the draw: no model call, no wait
+    assert len(env.api.chat_actions(USER)) == typing_before  # no "typing…": nothing generated
+
+
+async def test_reload_says_how_jokes_are_picked(env: RunningBot) -> None:
+    env.api.send_text(ADMIN, "/reload")
+    reply = await env.api.wait_for_bot_message(ADMIN, timeout=30)
+    assert reply.text is not None and "best of N, judge@e2e000" in reply.text
