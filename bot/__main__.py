@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -38,7 +40,9 @@ async def run_local(settings: Settings, host: str, port: int) -> None:
     from bot.app import create_app
     from bot.local_server import LocalBotApi
 
-    api = LocalBotApi(token=LOCAL_TOKEN, host=host, port=port)
+    # Update ids go on from the clock, not from 1: the bot remembers the last handled id next to
+    # its database (data/jokes.db-offset) and would skip a restarted server's first messages.
+    api = LocalBotApi(token=LOCAL_TOKEN, host=host, port=port, first_update_id=int(time.time()))
     await api.start()
     try:
         local = settings.model_copy(
@@ -64,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin list on every start
+    # transformers' "Loading weights" bar is for notebooks; in a service log it is noise. Read
+    # once when transformers is imported (in the generation worker, later).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     settings = get_settings()
     from bot.redaction import install_token_redaction
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -221,3 +222,21 @@ async def test_group_answers_joke_command_and_mentions_only(env: RunningBot) -> 
 async def test_commands_are_registered(env: RunningBot) -> None:
     names = [c["command"] for c in env.api.my_commands()]
     assert {"start", "help", "method", "top", "stats", "joke"} <= set(names)
+
+
+async def test_a_restarted_local_server_is_heard(tmp_path: Path, tiny_gpt_dir: Path) -> None:
+    """`python -m bot --local` restarted: a new local server, the same database and offset file.
+    Its update ids go on from the clock (as run_local starts it), so the bot, which remembers the
+    last update it handled, answers the first message of the new run."""
+    db = tmp_path / "jokes.db"
+    for first_update_id in (1, int(time.time())):
+        server = LocalBotApi(token=TOKEN, first_update_id=first_update_id)
+        await server.start()
+        try:
+            async with running_bot(server, make_settings(server, db, tiny_gpt_dir), db) as env:
+                for word in ("/start", "Кот"):
+                    reply = await ask(env, word)
+                    assert reply.text
+        finally:
+            await server.stop()
+    assert env.count("jokes") == 2

@@ -152,6 +152,7 @@ class BotApiCore:
         bot_username: str,
         bot_first_name: str,
         callback_timeout_s: float,
+        first_update_id: int = 1,
     ) -> None:
         left, sep, right = token.partition(":")
         if not left.isdigit() or not sep or not right:
@@ -168,7 +169,7 @@ class BotApiCore:
         self.chats: dict[int, Chat] = {}
         self.updates: list[UpdateRecord] = []
         self._pending: deque[UpdateRecord] = deque()
-        self._next_update_id = 1
+        self._next_update_id = first_update_id
         self.callback_queries: dict[str, CallbackQuery] = {}
         self._next_query_id = 1
         self.commands: dict[str, list[dict[str, Any]]] = {}

@@ -78,12 +78,14 @@ class LocalBotApi(BotApiCore):
         callback_timeout_s: float = 15.0,
         web_user_id: int = WEB_USER_ID,
         web_user_name: str = WEB_USER_NAME,
+        first_update_id: int = 1,
     ) -> None:
         super().__init__(
             token=token,
             bot_username=bot_username,
             bot_first_name=bot_first_name,
             callback_timeout_s=callback_timeout_s,
+            first_update_id=first_update_id,
         )
         self.host = host
         self.port = port
