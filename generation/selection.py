@@ -19,10 +19,11 @@ post-processor's checks, as before, and `status` says why (shown by `/reload`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,20 @@ def _standardised(values: Sequence[float]) -> list[float]:
     spread = statistics.pstdev(values)
     centre = statistics.fmean(values)
     return [0.0 if spread == 0 else (value - centre) / spread for value in values]
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the judge's GPT pass on one thread: a few short texts are too little work to pay for
+    waking a second one (measured in docs/BENCHMARKS.md, best of N)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def distinct(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -152,7 +167,8 @@ class Selector:
         if not candidates:
             return []
         try:
-            scores = self.judge.score([c.text for c in candidates])
+            with one_torch_thread():
+                scores = self.judge.score([c.text for c in candidates])
         except Exception as error:
             log.warning("the judge failed, showing checked jokes in draw order: %r", error)
             return [Ranked(candidate, copied=copied) for candidate in candidates]

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,11 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     accepted_at: float = field(default_factory=time.monotonic)
     redrawn: bool = False  # its first draw had nothing acceptable
+    # the decoding preset of this draw: the method's, widened for a beam search drawn again
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params = self.params or self.method.params
     # Written by the event loop, read by the worker: plain attribute writes are atomic in CPython.
     abandoned: bool = False
 
@@ -433,7 +438,7 @@ class GenerationService:
             if job.abandoned:
                 continue  # its waiter is gone; nothing to report
             fits = not batch or rows + job.rows <= self.max_batch_size
-            if job.method.name == first.method.name and fits:
+            if job.method.name == first.method.name and job.params == first.params and fits:
                 batch.append(job)
                 rows += job.rows
             else:
@@ -453,7 +458,7 @@ class GenerationService:
         typical = self.registry.is_loaded(method.backend_key)
         started = time.perf_counter()
         try:
-            raws = self._backend_call(method, prompts, seeds)
+            raws = self._backend_call(method, prompts, seeds, batch[0].params)
         except Exception as error:
             if len(batch) == 1:
                 log.exception("generation failed: %s %r", method.name, batch[0].prompt)
@@ -477,9 +482,11 @@ class GenerationService:
             offset += job.rows
         return again
 
-    def _backend_call(self, method: Method, prompts: list[str], seeds: list[int]) -> list[str]:
+    def _backend_call(
+        self, method: Method, prompts: list[str], seeds: list[int], params: Mapping[str, Any]
+    ) -> list[str]:
         backend = self.registry.backend(method.name)
-        raws = backend.generate(prompts, method.params, seeds)
+        raws = backend.generate(prompts, params, seeds)
         if len(raws) != len(prompts):
             raise GenerationError(f"backend returned {len(raws)} texts for {len(prompts)} prompts")
         return list(raws)
@@ -500,10 +507,9 @@ class GenerationService:
         ranked = self.selector.rank(job.prompt, candidates) if best_of_n and self.selector else []
         if not best_of_n:
             ranked = [Ranked(candidate) for candidate in distinct(candidates)]
-        elif not ranked and not job.redrawn and not job.method.deterministic:
+        elif not ranked and not job.redrawn:
             log.info("nothing acceptable for %r (%s); drawing again", job.prompt, job.method.name)
-            job.redrawn = True
-            job.seeds = [seed + len(job.seeds) for seed in job.seeds]
+            self._prepare_redraw(job)
             return False
         version = self.selector.judge_version if best_of_n and self.selector else None
         latency_ms = (time.monotonic() - job.accepted_at) * 1000
@@ -512,7 +518,7 @@ class GenerationService:
                 text=item.candidate.text,
                 method=job.method.name,
                 model=backend.model_id,
-                params={**job.method.params, key: item.candidate.seed},
+                params={**job.params, key: item.candidate.seed},
                 latency_ms=latency_ms,
                 rank=rank,
                 candidates=len(job.seeds),
@@ -527,6 +533,16 @@ class GenerationService:
         else:
             self._fail(job, GenerationError("the model produced no usable joke"))
         return True
+
+    @staticmethod
+    def _prepare_redraw(job: _Job) -> None:
+        """New seeds; a beam search, which would find the same beams again, searches twice as
+        wide and returns the beams ranked after the ones already seen."""
+        job.redrawn = True
+        job.seeds = [seed + len(job.seeds) for seed in job.seeds]
+        beams = int(job.params.get("num_beams", 1))
+        if job.method.deterministic and beams > 1:
+            job.params = {**job.params, "num_beams": 2 * beams}
 
     def _fail(self, job: _Job, error: BaseException) -> None:
         if not isinstance(error, GenerationError):

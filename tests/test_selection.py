@@ -121,11 +121,13 @@ class ScriptedBackend:
     def __init__(self, script: Sequence[str]) -> None:
         self.script = list(script)
         self.calls: list[list[int | None]] = []
+        self.params: list[dict[str, Any]] = []
 
     def generate(
         self, prompts: Sequence[str], params: Mapping[str, Any], seeds: Sequence[int | None]
     ) -> list[str]:
         self.calls.append(list(seeds))
+        self.params.append(dict(params))
         return [
             f"{p} {self.script[(s or 0) % len(self.script)]}"
             for p, s in zip(prompts, seeds, strict=True)
@@ -139,7 +141,8 @@ def registry(backend: ScriptedBackend, candidates: int) -> MethodRegistry:
     reg = MethodRegistry()
     reg.add_backend("b", backend)
     reg.add_method("sample", "Sample", "b", {"do_sample": True}, candidates=candidates)
-    reg.add_method("beam", "Beam", "b", {"do_sample": False}, candidates=candidates)
+    beam = {"do_sample": False, "num_beams": 4}
+    reg.add_method("beam", "Beam", "b", beam, candidates=candidates)
     return reg
 
 
@@ -180,12 +183,15 @@ def test_a_second_draw_can_rescue_the_request() -> None:
     assert jokes[0].params["seed"] == 3
 
 
-def test_beam_search_is_not_drawn_again() -> None:
-    backend = ScriptedBackend(["бред."])
+def test_beam_search_is_drawn_again_twice_as_wide() -> None:
+    backend = ScriptedBackend(["бред.", "бред.", "ха."])
     service = GenerationService(registry(backend, 2), batch_window_ms=0, selector=selector())
-    with pytest.raises(GenerationError):
-        asyncio.run(run(service, GenerationRequest("Кот", "beam")))
-    assert backend.calls == [[0, 1]]
+    jokes = asyncio.run(run(service, GenerationRequest("Кот", "beam")))
+    assert backend.calls == [[0, 1], [2, 3]]
+    assert backend.params[0]["num_beams"] == 4 and backend.params[1]["num_beams"] == 8
+    assert [(j.text, j.params["variant"], j.params["num_beams"]) for j in jokes] == [
+        ("Кот ха.", 2, 8)
+    ]
 
 
 def test_without_a_selector_one_row_per_joke_as_before() -> None:
