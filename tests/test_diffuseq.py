@@ -282,7 +282,9 @@ def test_save_load_identical_and_batched_equals_single(tok_dir: Path, tmp_path: 
     loaded.warmup()
     prompts = ["Штирлиц", "Жена", "Доктор", "Штирлиц"]
     seeds = [1, 2, 3, 4]
-    for params in ({"steps": 5}, {"steps": 5, "sampler": "ddim"}, {"steps": 4, "mbr": 3}):
+    # The default preset rounds with the per-row rules of rounding.py; "rules": False is argmax.
+    presets = ({"steps": 5}, {"steps": 5, "sampler": "ddim"}, {"steps": 4, "mbr": 3})
+    for params in (*presets, {"steps": 5, "rules": False}):
         a = direct.generate_detailed(prompts, params, seeds)
         b = loaded.generate_detailed(prompts, params, seeds)
         assert [x.raw for x in a] == [x.raw for x in b]
@@ -298,6 +300,44 @@ def test_save_load_identical_and_batched_equals_single(tok_dir: Path, tmp_path: 
     assert len(set(many)) > 1
     with pytest.raises(ValueError):
         loaded.generate(["Жена"], {"sampler": "nope"}, [0])
+
+
+def test_rounder_rules(tok_dir: Path) -> None:
+    """Constrained rounding: the opening is held at `- Word` or `Word`, no piece glues onto the
+    word or onto punctuation, no token twice in a row, and the joke stops after a sentence end."""
+    from generation.diffuseq.rounding import Rounder, TokenClasses, prompt_prefixes
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    cfg = tiny_config(tokenizer)
+    classes = TokenClasses(tokenizer, cfg.vocab_size, [cfg.sep_id])
+    text = [tokenizer.decode([i]) for i in range(cfg.vocab_size)]
+    word = next(i for i, t in enumerate(text) if t[:1] == " " and t[1:].isalpha() and len(t) > 3)
+    piece = next(i for i, t in enumerate(text) if t.isalpha() and len(t) > 1)
+    comma, dot = text.index(","), text.index(".")
+    assert bool(classes.cont[piece]) and not bool(classes.glue_ok[comma])
+    assert bool(classes.is_end[dot]) and not bool(classes.is_end[comma])
+    spoken, plain = prompt_prefixes(tokenizer, "Жена")
+    assert spoken[0] == classes.dash and tokenizer.decode(spoken) == "- Жена"
+    src_len, length = len(plain) + 1, 16
+    ids = torch.full((1, length), cfg.pad_id)
+    ids[0, :src_len] = torch.tensor([*plain, cfg.sep_id])
+    src = torch.arange(length)[None] < src_len
+    rounder = Rounder(classes, [(spoken, plain)], [src_len], [cfg.eos_id, cfg.pad_id])
+    logits = torch.zeros(1, length, cfg.vocab_size)
+    logits[0, :, word] += 1.0
+    logits[0, :, dot] += 0.5
+    logits[0, src_len, classes.dash] = 5.0  # the model opens a dialogue turn
+    s = src_len + len(spoken)
+    # Wanted by argmax after the word: a glued piece, a comma twice, a piece glued onto the
+    # comma, a word, then the end token with no sentence end before it.
+    for i, t in enumerate([piece, comma, comma, piece, word, cfg.eos_id]):
+        logits[0, s + i, t] = 5.0
+    tok = rounder(logits, ids, src)[0].tolist()
+    assert tok[:src_len] == ids[0, :src_len].tolist() and tok[src_len:s] == spoken
+    assert tok[s] != piece  # nothing glued onto the starting word
+    assert tok[s + 1] == comma and tok[s + 2] != comma
+    out = tokenizer.decode([t for t in tok[src_len:] if t not in (cfg.eos_id, cfg.pad_id)])
+    assert out.startswith("- Жена") and out.rstrip().endswith("."), out
 
 
 def test_mbr_picks_consensus() -> None:
@@ -382,12 +422,15 @@ def test_tiny_model_overfits_and_few_step_sampler_reproduces(tok_dir: Path, tmp_
             pred = model.logits(model(zt, tt)).argmax(-1)
             tgt = batch.weights == 1.0
             assert (pred[tgt] == batch.ids[tgt]).float().mean() > 0.95, t
+    # Plain argmax rounding: the rules would turn the em-dash opening into the corpus's "- ".
     for sampler in SAMPLERS:
-        got = backend.generate_detailed(prompts, {"steps": 10, "sampler": sampler}, [0, 1, 2, 3])
+        params = {"steps": 10, "sampler": sampler, "rules": False}
+        got = backend.generate_detailed(prompts, params, [0, 1, 2, 3])
         assert [s.text for s in got] == texts, sampler
         assert all(s.model_started for s in got)
     # The full T-step ancestral chain (DiffuSeq's sampler) works too.
-    got = backend.generate(prompts[:2], {"sampler": "ancestral", "steps": 2000}, [5, 6])
+    full = {"sampler": "ancestral", "steps": 2000, "rules": False}
+    got = backend.generate(prompts[:2], full, [5, 6])
     assert got == texts[:2]
 
 

@@ -15,15 +15,18 @@ from generation.diffuseq.checkpoint import load_model
 from generation.diffuseq.data import decode_target, prompt_rows, starts_with_prompt
 from generation.diffuseq.diffusion import SAMPLERS, Diffusion
 from generation.diffuseq.model import DiffuSeqModel
+from generation.diffuseq.rounding import Rounder, TokenClasses, prompt_prefixes
 
-# renoise with 20 steps is the measured best on the shipped model (models/diffuseq/README.md);
-# clamp None = on; temperature 0 = argmax rounding (> 0 samples intermediate tokens).
+# The best-of-N preset (models/diffuseq/README.md): renoise, 10 steps, constrained rounding
+# (rounding.py). clamp None = on; temperature 0 = rounding by (constrained) argmax, > 0 samples
+# intermediate tokens without the rules; mbr k draws k candidates per prompt inside one call.
 DEFAULT_PARAMS: dict[str, Any] = {
-    "steps": 20,
+    "steps": 10,
     "sampler": "renoise",
     "mbr": 1,
     "clamp": None,
     "temperature": 0.0,
+    "rules": True,
 }
 _SEED_MOD = 2**63 - 1
 
@@ -31,11 +34,13 @@ _SEED_MOD = 2**63 - 1
 @dataclass(frozen=True, slots=True)
 class DiffuSeqSample:
     """One generated joke: `text` begins with the prompt; `raw` is the model's target as decoded;
-    `model_started` says whether the model wrote the starting word itself (False = prepended)."""
+    `model_started` says whether the model wrote the starting word itself (False = prepended);
+    `ended` whether it wrote an end token (False = the joke ran out of positions)."""
 
     text: str
     raw: str
     model_started: bool
+    ended: bool = True
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -104,6 +109,14 @@ class DiffuSeqBackend:
         self._lock = threading.Lock()
         c = self.config
         self._stop_ids = {c.eos_id, c.pad_id, c.sep_id}
+        self._classes: TokenClasses | None = None
+
+    def _rounder(self, prompts: Sequence[str], src_lens: Sequence[int]) -> Rounder:
+        c = self.config
+        if self._classes is None:  # ~0.1 s; only the constrained preset needs it
+            self._classes = TokenClasses(self.tokenizer, c.vocab_size, [c.sep_id])
+        pre = {p: prompt_prefixes(self.tokenizer, p) for p in set(prompts)}
+        return Rounder(self._classes, [pre[p] for p in prompts], src_lens, [c.eos_id, c.pad_id])
 
     @classmethod
     def from_pretrained(
@@ -162,6 +175,8 @@ class DiffuSeqBackend:
         ids, src_mask = prompt_rows(
             self.tokenizer, flat_prompts, c.seq_len, c.max_src_len, c.sep_id, c.pad_id
         )
+        src_lens = src_mask.sum(1).tolist()
+        rounder = self._rounder(flat_prompts, src_lens) if p["rules"] else None
         with self._lock, torch.inference_mode():
             out = self.diffusion.sample(
                 self.model,
@@ -173,16 +188,19 @@ class DiffuSeqBackend:
                 clamp=clamp,
                 temperature=float(p["temperature"]),
                 amp=self.device.type == "cuda",
+                rounder=rounder,
             ).cpu()
-        src_lens = src_mask.sum(1).tolist()
+        ended = [
+            bool(torch.isin(out[i, src_lens[i] :], torch.tensor([c.eos_id, c.pad_id])).any())
+            for i in range(out.shape[0])
+        ]
         raws = [
             decode_target(self.tokenizer, out[i].tolist(), src_lens[i], self._stop_ids)
             for i in range(out.shape[0])
         ]
         results: list[DiffuSeqSample] = []
         for i, prompt in enumerate(prompts):
-            cands = raws[i * k : (i + 1) * k]
-            raw = cands[mbr_select(cands)]
-            text, started = with_prompt(prompt, raw)
-            results.append(DiffuSeqSample(text=text, raw=raw, model_started=started))
+            j = i * k + mbr_select(raws[i * k : (i + 1) * k])
+            text, started = with_prompt(prompt, raws[j])
+            results.append(DiffuSeqSample(text, raws[j], started, ended[j]))
         return results

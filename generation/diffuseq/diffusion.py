@@ -20,6 +20,8 @@ from torch import Tensor
 from generation.diffuseq.model import DiffuSeqModel
 
 SAMPLERS = ("renoise", "dpm", "ddim", "ancestral")
+# Token ids (B, L) from the tied head's logits, the ids and the source mask (rounding.Rounder).
+Rounding = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
@@ -196,6 +198,7 @@ class Diffusion:
         clamp: bool | None = None,
         amp: bool = False,
         temperature: float = 0.0,
+        rounder: Rounding | None = None,
     ) -> Tensor:
         """Denoise the target part of every row; returns token ids (B, L).
 
@@ -214,6 +217,8 @@ class Diffusion:
         update (DiffuSeq's anchoring). Without it, the ODE solvers keep the initial noise along
         the whole path and the network reads it as tokens: word salad on every model we trained.
         The output is the argmax of the last x0-hat (not of z_0, which still carries noise).
+        `rounder` (see rounding.py) replaces that argmax, and the one `renoise` and clamping make
+        at every step, by a constrained choice.
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
@@ -238,6 +243,10 @@ class Diffusion:
         prev_x0: Tensor | None = None
         h_prev = 0.0
         logits = torch.zeros(0)
+
+        def round_(logits: Tensor) -> Tensor:
+            return logits.argmax(-1) if rounder is None else rounder(logits, ids, src_mask).to(dev)
+
         for ts, tn in itertools.pairwise(grid):
             x0, logits = self._x0(model, z_of(y), ts, amp)
             if sampler == "renoise" and temperature > 0:
@@ -248,7 +257,7 @@ class Diffusion:
                 ]
                 x0 = model.embed(torch.stack(picks).to(dev))
             elif clamp or sampler == "renoise":
-                x0 = model.embed(logits.argmax(-1))
+                x0 = model.embed(round_(logits))
             x0 = x0 - m
             if sampler == "renoise":
                 keep = 1.0 - self.gamma * float(s[tn])
@@ -276,5 +285,5 @@ class Diffusion:
                     D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
                 y = (s[tn] / s[ts]) * y - a[tn] * math.expm1(-h) * D
                 prev_x0, h_prev = x0, h
-        tokens = logits.argmax(-1)
+        tokens = round_(logits)
         return torch.where(src_mask, ids, tokens)
