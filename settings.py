@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     gpt_max_length: int = 20  # tokens in all, prompt included, as the original project had it
     gpt_max_new_tokens: int = 48  # for our own model, whose tokens are short; 0: use max_length
     gpt_num_beams: int = 10
-    gpt_temperature: float = 0.8
-    gpt_top_p: float = 0.95
-    diffuseq_steps: int = 20
+    gpt_temperature: float = 0.6
+    gpt_top_p: float = 0.9
+    diffuseq_steps: int = 10
     diffuseq_sampler: str = "renoise"  # renoise | dpm | ddim | ancestral (see generation/diffuseq)
     diffuseq_mbr: int = 1
 
@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     # checks (dictionary, copies) and the judge that ranks what passes
     best_of_n: bool = True
     gpt_candidates: int = Field(default=10, ge=1)
-    gpt_sample_candidates: int = Field(default=8, ge=1)
-    diffuseq_candidates: int = Field(default=16, ge=1)
-    judge_weight: float = Field(default=0.7, ge=0.0, le=1.0)  # the judge vs the GPT's fluency
+    gpt_sample_candidates: int = Field(default=6, ge=1)
+    diffuseq_candidates: int = Field(default=4, ge=1)
+    judge_weight: float = Field(default=0.85, ge=0.0, le=1.0)  # the judge vs the GPT's fluency
     checks_folder: str = DEFAULT_CHECKS
     judge_model: str = DEFAULT_JUDGE
 

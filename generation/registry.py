@@ -218,14 +218,14 @@ class RegistryConfig:
     gpt_max_length: int = 20
     gpt_max_new_tokens: int = 48
     gpt_num_beams: int = 10
-    gpt_temperature: float = 0.8
-    gpt_top_p: float = 0.95
+    gpt_temperature: float = 0.6
+    gpt_top_p: float = 0.9
     gpt_candidates: int = 1
     gpt_sample_candidates: int = 1
     diffuseq_candidates: int = 1
     diffuseq_model: str = "models/diffuseq"
     enable_diffuseq: bool = True
-    diffuseq_steps: int = 20
+    diffuseq_steps: int = 10
     diffuseq_sampler: str = "renoise"
     diffuseq_mbr: int = 1
 
