@@ -1,7 +1,8 @@
-"""Evaluate the joke models and write docs/QUALITY.md (or a JSON report).
+"""Evaluate the joke models and write docs/QUALITY-details.md (or a JSON report).
 
     python -m generation.evaluate [--data data/prepared] [--gpt models/gpt]
-        [--diffuseq models/diffuseq] [--out docs/QUALITY.md | report.json] [--words N] [--quick]
+        [--diffuseq models/diffuseq] [--out docs/QUALITY-details.md | report.json] [--words N]
+        [--quick]
 
 What it measures (details and the reasons behind each choice are in the report it writes):
 
@@ -1255,7 +1256,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gpt", type=Path, default=Path("models/gpt"))
     ap.add_argument("--diffuseq", type=Path, default=Path("models/diffuseq"), help="'' to skip")
     ap.add_argument(
-        "--out", type=Path, default=Path("docs/QUALITY.md"), help=".md (+ .json beside it) or .json"
+        "--out",
+        type=Path,
+        default=Path("docs/QUALITY-details.md"),
+        help=".md (+ .json beside it) or .json",
     )
     ap.add_argument("--words", type=int, default=None, help="starting words from test jokes (200)")
     ap.add_argument(

@@ -3,8 +3,8 @@
 - ``python -m generation.checks build --corpus ../shared/data/jokes --out models/checks``: build the
   shipped files (see `generation.checks.build`).
 - ``python -m generation.checks check --prompt Кот "Кот кот пришёл."``: print the verdict on jokes
-  given as arguments, or with ``--quality docs/QUALITY.md`` on the unedited samples of that report
-  (section 3), so a reader can compare the checker's verdicts with their own.
+  given as arguments, or with ``--quality docs/QUALITY-details.md`` on the unedited samples of
+  that report (section 3), so a reader can compare the checker's verdicts with their own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _SAMPLE_RE = re.compile(r"^- \*\*(.+?)\*\* → (.*)$")
 
 
 def quality_samples(path: Path) -> list[tuple[str, str, str]]:
-    """(method, prompt, joke) for every sample in section 3 of docs/QUALITY.md."""
+    """(method, prompt, joke) for every sample in section 3 of docs/QUALITY-details.md."""
     text = path.read_text(encoding="utf-8")
     section = text.split("## 3.", 1)[-1].split("\n## ", 1)[0]
     samples: list[tuple[str, str, str]] = []
@@ -40,7 +40,7 @@ def check_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description="Print the checks' verdict on jokes.")
     ap.add_argument("jokes", nargs="*")
     ap.add_argument("--prompt", default="")
-    ap.add_argument("--quality", type=Path, help="check the samples of docs/QUALITY.md")
+    ap.add_argument("--quality", type=Path, help="check the samples of docs/QUALITY-details.md")
     ap.add_argument("--folder", type=Path, default=Path("models/checks"))
     args = ap.parse_args(argv)
     started = time.perf_counter()

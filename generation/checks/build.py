@@ -35,7 +35,7 @@ README_FILE = "README.md"
 TRADE_OFF = """
 How the stride was chosen (jokes called copies, against those that really share 40 characters):
 
-| stored windows | size | CleanComedy gold, 1,000 jokes | docs/QUALITY.md samples, 60 |
+| stored windows | size | CleanComedy gold, 1,000 jokes | docs/QUALITY-details.md samples, 60 |
 |---|---|---|---|
 | 20 chars every 20th (first design) | 3.8 MB | 194 (true 90) | 26 (true 6) |
 | 31 chars every 10th (shipped) | 6.5 MB | 99 (true 90) | 10 (true 6) |
