@@ -98,11 +98,16 @@ def _restores_threads(method: _Method) -> _Method:
     return run  # type: ignore[return-value]
 
 
-def ban_repeated_ngrams(ids: torch.Tensor, scores: torch.Tensor, size: int) -> torch.Tensor:
+def ban_repeated_ngrams(
+    ids: torch.Tensor, scores: torch.Tensor, size: int, free: torch.Tensor | None = None
+) -> torch.Tensor:
     """Set to -inf every token that would repeat an n-gram of `size` already in `ids` (in place).
 
     The same rule as transformers' `NoRepeatNGramLogitsProcessor` (all of a row's ids count, left
     padding included), with tensor ops instead of a Python loop per row and per position.
+    `free` (bool per token id): an n-gram holding one of these tokens is never banned. A joke's
+    layout repeats by nature: every dialogue turn starts with a line break and a dash, and with the
+    pair banned after the second turn the model had to write its third without one («Онаю.»).
     """
     length = ids.shape[1]
     if size <= 0 or length < size:
@@ -110,6 +115,8 @@ def ban_repeated_ngrams(ids: torch.Tensor, scores: torch.Tensor, size: int) -> t
     windows = ids.unfold(1, size, 1)  # [rows, length - size + 1, size]
     prefix = ids[:, length - size + 1 :]  # the last size-1 tokens
     match = (windows[:, :, : size - 1] == prefix[:, None, :]).all(dim=-1)
+    if free is not None:
+        match &= ~free[windows].any(dim=-1)
     rows, starts = match.nonzero(as_tuple=True)
     if rows.numel():
         scores[rows, windows[rows, starts, size - 1]] = float("-inf")
@@ -318,6 +325,8 @@ class FastDecoder:
         self.one_thread_below_rows = int(one_thread_below_rows)
         self._most_threads = self._threads_now = torch.get_num_threads()
         self.plain_gpt2 = is_plain_gpt2(model)
+        # tokens whose n-grams may repeat (see `ban_repeated_ngrams`); set by the backend
+        self.ngram_free: torch.Tensor | None = None
 
     # -- model calls -----------------------------------------------------------------------------
 
@@ -455,7 +464,7 @@ class FastDecoder:
         seqs = ids
         generated: list[torch.Tensor] = []  # per step: [count] tokens (pad once finished)
         for step in range(max(budgets)):
-            scores = ban_repeated_ngrams(seqs, logits, no_repeat_ngram_size)
+            scores = ban_repeated_ngrams(seqs, logits, no_repeat_ngram_size, self.ngram_free)
             if step == 0 and first_ban is not None:
                 scores = scores.masked_fill(first_ban, float("-inf"))
             chosen = pick(seqs, scores)
@@ -557,7 +566,9 @@ class FastDecoder:
             n = len(alive)
             flat_running = running[:, :, :cur_len].reshape(n * beams, cur_len)
             log_probs = torch.nn.functional.log_softmax(logits, dim=-1)
-            log_probs = ban_repeated_ngrams(flat_running, log_probs, no_repeat_ngram_size)
+            log_probs = ban_repeated_ngrams(
+                flat_running, log_probs, no_repeat_ngram_size, self.ngram_free
+            )
             if cur_len == prompt_len and first_ban is not None:
                 log_probs = log_probs.masked_fill(first_ban, float("-inf"))
             vocab = log_probs.shape[-1]

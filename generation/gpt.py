@@ -49,7 +49,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from generation.fast_gpt import FastDecoder, SeededSampler, pad_width
+from generation.fast_gpt import FastDecoder, SeededSampler, ban_repeated_ngrams, pad_width
 from generation.quantize import apply_quantization
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,18 @@ class FirstTokenBan(LogitsProcessor):
         if input_ids.shape[1] != self.prompt_len:
             return scores
         return scores.masked_fill(self.ban[: scores.shape[-1]], float("-inf"))
+
+
+class NoRepeatNGrams(LogitsProcessor):
+    """For `generate`: transformers' no-repeat-n-gram rule with the layout tokens left free
+    (`generation.fast_gpt.ban_repeated_ngrams`), so both decoders write the same jokes."""
+
+    def __init__(self, size: int, free: torch.Tensor) -> None:
+        self.size = size
+        self.free = free
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return ban_repeated_ngrams(input_ids, scores, self.size, self.free[: scores.shape[-1]])
 
 
 class RowSampler(LogitsProcessor):
@@ -230,6 +242,18 @@ class GptBackend:
             one_thread_below_rows=one_thread_below_rows,
         )
         self.first_ban = self._word_gluing_tokens()
+        self.fast.ngram_free = self.ngram_free = self._layout_tokens()
+
+    def _layout_tokens(self) -> torch.Tensor:
+        """Tokens of a joke's layout: line breaks and dialogue dashes. N-grams holding them may
+        repeat under `no_repeat_ngram_size` (every turn of a dialogue starts with them)."""
+        size = int(self.model.config.vocab_size)
+        free = torch.zeros(size, dtype=torch.bool)
+        for token_id in range(min(size, len(self.tokenizer))):
+            text = self.tokenizer.decode([token_id])
+            if "\n" in text or (text.strip() and not text.strip().strip("-–—")):
+                free[token_id] = True
+        return free.to(self.device)
 
     def _word_gluing_tokens(self) -> torch.Tensor:
         """Tokens that may not come first after the prompt: those that glue letters or digits
@@ -399,6 +423,10 @@ class GptBackend:
             by_length.setdefault(len(row), []).append(index)
         return list(by_length.values())
 
+    def _no_repeat(self, params: Mapping[str, Any]) -> list[LogitsProcessor]:
+        size = int(params.get("no_repeat_ngram_size") or 0)
+        return [NoRepeatNGrams(size, self.ngram_free)] if size > 0 else []
+
     def _budget(self, params: Mapping[str, Any], prompt_len: int) -> int:
         if params.get("max_new_tokens") is not None:
             return int(params["max_new_tokens"])
@@ -409,7 +437,7 @@ class GptBackend:
     def _common(self, params: Mapping[str, Any], prompt_len: int) -> dict[str, Any]:
         return {
             "max_new_tokens": self._budget(params, prompt_len),
-            "no_repeat_ngram_size": int(params.get("no_repeat_ngram_size") or 0),
+            "no_repeat_ngram_size": 0,  # our `NoRepeatNGrams` processor instead
             "repetition_penalty": float(params.get("repetition_penalty", 1.0)),
             "bos_token_id": self.tokenizer.bos_token_id,
             "eos_token_id": self.eos_ids,
@@ -526,7 +554,9 @@ class GptBackend:
                 input_ids=ids,
                 attention_mask=mask,
                 generation_config=config,
-                logits_processor=LogitsProcessorList([FirstTokenBan(ids.shape[1], self.first_ban)]),
+                logits_processor=LogitsProcessorList(
+                    [*self._no_repeat(params), FirstTokenBan(ids.shape[1], self.first_ban)]
+                ),
             )
             for index in group:
                 row = unique[tuple(encoded[index])] * returns + ranks[index]
@@ -558,7 +588,7 @@ class GptBackend:
                 attention_mask=mask,
                 generation_config=config,
                 logits_processor=LogitsProcessorList(
-                    [FirstTokenBan(ids.shape[1], self.first_ban), sampler]
+                    [*self._no_repeat(params), FirstTokenBan(ids.shape[1], self.first_ban), sampler]
                 ),
             )
             for position, index in enumerate(group):

@@ -285,7 +285,7 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
         ("dpm", 6, 1),
         ("dpm", 3, 1),
         ("dpm", 3, 3),
-        ("renoise", 20, 3),
+        ("renoise", 10, 3),
     ]
     assert report.sweep[0]["latency_extrapolated"] and not report.sweep[1]["latency_extrapolated"]
 

@@ -308,3 +308,19 @@ def test_other_models_keep_the_model_forward(lm: tuple[Any, Any]) -> None:
         assert not is_plain_gpt2(model)
     finally:
         model.config._attn_implementation = "sdpa"
+
+
+def test_layout_tokens_may_repeat_under_the_no_repeat_rule() -> None:
+    """Every dialogue turn starts with a line break and a dash: with that pair banned after the
+    second turn, the model had to write the third without one ("…делать?\\nОнаю.")."""
+    newline, dash, word = 1, 2, 3
+    ids = torch.tensor([[newline, dash, word, newline]])
+    free = torch.zeros(5, dtype=torch.bool)
+    plain = ban_repeated_ngrams(ids, torch.zeros(1, 5), 2)
+    assert plain[0, dash] == float("-inf")  # the plain rule: "\n -" was seen, so no dash now
+    kept = ban_repeated_ngrams(
+        ids, torch.zeros(1, 5), 2, free.index_fill(0, torch.tensor([1, 2]), True)
+    )
+    assert torch.isfinite(kept).all()
+    words = torch.tensor([[word, 4, word]])
+    assert ban_repeated_ngrams(words, torch.zeros(1, 5), 2, free)[0, 4] == float("-inf")

@@ -15,13 +15,16 @@ from generation.cli import main
 from settings import ROOT, get_settings
 
 
-def run_cli(model: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    model: Path, *args: str, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "GPT_MODEL": str(model),
         "ENABLE_DIFFUSEQ": "false",
         "TORCH_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "generation", *args],
@@ -46,8 +49,18 @@ def test_plain_output_one_joke_per_line(tiny_gpt_dir: Path) -> None:
 
 
 def test_json_output(tiny_gpt_dir: Path) -> None:
+    # a hot preset: the tiny model's samples differ, and -n gives different jokes only
     result = run_cli(
-        tiny_gpt_dir, "Кот сказал", "--method", "gpt-sample", "-n", "2", "--seed", "5", "--json"
+        tiny_gpt_dir,
+        "Кот сказал",
+        "--method",
+        "gpt-sample",
+        "-n",
+        "2",
+        "--seed",
+        "5",
+        "--json",
+        extra_env={"GPT_TEMPERATURE": "1.5", "GPT_TOP_P": "1.0"},
     )
     assert result.returncode == 0, result.stderr
     assert "Кот сказал" in result.stdout  # ensure_ascii=False: readable Cyrillic
