@@ -93,6 +93,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     accepted_at: float = field(default_factory=time.monotonic)
     redrawn: bool = False  # its first draw had nothing acceptable
+    fallback: list[Ranked] = field(default_factory=list)  # the first draw's clean copy, if any
     # the decoding preset of this draw: the method's, widened for a beam search drawn again
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -507,10 +508,14 @@ class GenerationService:
         ranked = self.selector.rank(job.prompt, candidates) if best_of_n and self.selector else []
         if not best_of_n:
             ranked = [Ranked(candidate) for candidate in distinct(candidates)]
-        elif not ranked and not job.redrawn:
+        elif not job.redrawn and all(item.copied for item in ranked):
+            # nothing fit to show, at best a clean copy of a training joke: draw once more first
             log.info("nothing acceptable for %r (%s); drawing again", job.prompt, job.method.name)
+            job.fallback = ranked
             self._prepare_redraw(job)
             return False
+        elif not ranked:
+            ranked = job.fallback  # the first draw's clean copy, if it had one
         version = self.selector.judge_version if best_of_n and self.selector else None
         latency_ms = (time.monotonic() - job.accepted_at) * 1000
         jokes = [

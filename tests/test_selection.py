@@ -225,3 +225,18 @@ def test_checks_that_fail_leave_the_draw_unchecked(caplog: pytest.LogCaptureFixt
     ranked = chooser.rank("Кот", cands("Кот бред.", "Кот ха."))
     assert [r.candidate.seed for r in ranked] == [0, 1]
     assert "dictionary gone" in caplog.text
+
+
+def test_a_clean_copy_is_shown_only_after_a_second_draw_found_nothing_better() -> None:
+    backend = ScriptedBackend(["копия ха.", "бред.", "бред.", "бред."])
+    service = GenerationService(registry(backend, 2), batch_window_ms=0, selector=selector())
+    jokes = asyncio.run(run(service, GenerationRequest("Кот", "sample", seed=0)))
+    assert backend.calls == [[0, 1], [2, 3]]
+    assert [(j.text, j.params["seed"]) for j in jokes] == [("Кот копия ха.", 0)]
+
+
+def test_a_second_draw_beats_the_first_draws_copy() -> None:
+    backend = ScriptedBackend(["копия ха.", "бред.", "ха.", "бред."])
+    service = GenerationService(registry(backend, 2), batch_window_ms=0, selector=selector())
+    jokes = asyncio.run(run(service, GenerationRequest("Кот", "sample", seed=0)))
+    assert [(j.text, j.params["seed"]) for j in jokes] == [("Кот ха.", 2)]
