@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,36 @@ def read_outputs(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def score(rows: Sequence[dict[str, Any]], checker: Any, judge: Any | None) -> list[Scored]:
-    """Verdicts and judge scores for each row (the first joke of each word)."""
+class ExactCopies:
+    """Whether a text shares 40+ characters with a training joke, exactly (evaluation only).
+
+    The service's copy index is small and misses no such share, but it also flags some shares of
+    31-39 characters (stock openings like «приходит к врачу и говорит»). With the corpus at hand,
+    the report confirms each flag against the jokes themselves.
+    """
+
+    def __init__(self, corpus: Path, min_shared: int = 40) -> None:
+        from generation.checks.build import training_jokes
+        from generation.checks.copies import normalize
+
+        self.normalize = normalize
+        self.min_shared = min_shared
+        self.text = "\0".join(normalize(joke) for joke in training_jokes(corpus))
+
+    def __call__(self, candidate: str) -> bool:
+        norm = self.normalize(candidate)
+        n = self.min_shared
+        return any(norm[i : i + n] in self.text for i in range(len(norm) - n + 1))
+
+
+def score(
+    rows: Sequence[dict[str, Any]],
+    checker: Any,
+    judge: Any | None,
+    exact: Callable[[str], bool] | None = None,
+) -> list[Scored]:
+    """Verdicts and judge scores for each row (the first joke of each word); `exact` confirms
+    the copy index's flags (see `ExactCopies`)."""
     scored: list[Scored] = []
     seen: set[str] = set()
     for row in rows:
@@ -71,6 +99,9 @@ def score(rows: Sequence[dict[str, Any]], checker: Any, judge: Any | None) -> li
         if text:
             verdict = checker.check(text, row["prompt"], ended=bool(row.get("ended", True)))
             item.clean, item.copied, item.problems = verdict.clean, verdict.copied, verdict.problems
+            if item.copied and exact is not None and not exact(text):
+                item.copied = False
+                item.problems = tuple(p for p in item.problems if not p.startswith("shares text"))
         scored.append(item)
     shown = [s for s in scored if s.text]
     if judge is not None and shown:
@@ -109,4 +140,4 @@ def summarize(label: str, scored: Sequence[Scored]) -> Summary:
     )
 
 
-__all__ = ["Scored", "Summary", "problem_kind", "read_outputs", "score", "summarize"]
+__all__ = ["ExactCopies", "Scored", "Summary", "problem_kind", "read_outputs", "score", "summarize"]
