@@ -17,7 +17,7 @@ import pytest
 from bot.local_server import LocalBotApi
 from generation.registry import MethodRegistry
 from generation.selection import Selector
-from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
+from tests.bot_harness import RunningBot, make_settings, running_bot
 
 USER = 601
 ADMIN = 602
@@ -64,16 +64,6 @@ class LongerIsFunnier:
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         return [Score(liked=min(1.0, len(t) / 200), bpc=None) for t in texts]
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[LocalBotApi]:
-    server = LocalBotApi(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

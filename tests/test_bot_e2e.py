@@ -17,16 +17,6 @@ OTHER = 502
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[LocalBotApi]:
-    server = LocalBotApi(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def env(api: LocalBotApi, tmp_path: Path, tiny_gpt_dir: Path) -> AsyncIterator[RunningBot]:
     db = tmp_path / "jokes.db"
     async with running_bot(api, make_settings(api, db, tiny_gpt_dir), db) as running:
