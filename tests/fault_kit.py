@@ -90,16 +90,6 @@ def fake_settings(api: LocalBotApi, db: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[LocalBotApi]:
-    server = LocalBotApi(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 def model() -> FakeModel:
     return FakeModel()
 

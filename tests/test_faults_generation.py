@@ -15,7 +15,6 @@ from bot.local_server import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     FakeModel,
-    api,
     ask,
     env,
     errors,
@@ -25,7 +24,7 @@ from tests.fault_kit import (
     wait_for,
 )
 
-__all__ = ["api", "env", "model"]
+__all__ = ["env", "model"]
 
 USER = 701
 APOLOGY = "Извини, анекдот не сложился"

@@ -24,7 +24,6 @@ from bot.local_server import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     ROOT,
-    api,
     ask,
     bot_env,
     db_rows,
@@ -35,7 +34,7 @@ from tests.fault_kit import (
     running_fake_bot,
 )
 
-__all__ = ["api", "env", "model"]
+__all__ = ["env", "model"]
 
 USER = 801
 VOTE_FAILED = "Не получилось сохранить оценку"

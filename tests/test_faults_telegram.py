@@ -17,7 +17,6 @@ from bot.local_server import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import (
     FakeModel,
-    api,
     ask,
     env,
     errors,
@@ -27,7 +26,7 @@ from tests.fault_kit import (
     wait_long_poll,
 )
 
-__all__ = ["api", "env", "model"]
+__all__ = ["env", "model"]
 
 USER = 601
 OTHER = 602

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bot.local_server import LocalBotApi
 from tests.bot_harness import RunningBot
-from tests.fault_kit import api, ask, env, errors, idle, model, running_fake_bot
+from tests.fault_kit import ask, env, errors, idle, model, running_fake_bot
 
-__all__ = ["api", "env", "model"]
+__all__ = ["env", "model"]
 
 USER = 1001
 OTHER = 1002

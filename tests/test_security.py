@@ -27,7 +27,6 @@ from tests.fault_kit import (
     FAKE_BOT_CMD,
     ROOT,
     FakeModel,
-    api,
     ask,
     bot_env,
     env,
@@ -37,7 +36,7 @@ from tests.fault_kit import (
     wait_for,
 )
 
-__all__ = ["api", "env", "model"]
+__all__ = ["env", "model"]
 
 SECRET = TOKEN.split(":", 1)[1]
 USER = 1101

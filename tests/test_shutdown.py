@@ -28,7 +28,6 @@ from tests.fault_kit import (
     FAST_BACKOFF,
     ROOT,
     FakeModel,
-    api,
     ask,
     bot_env,
     db_rows,
@@ -39,8 +38,6 @@ from tests.fault_kit import (
     wait_for,
     wait_long_poll,
 )
-
-__all__ = ["api"]
 
 USER = 901
 GROUP = -100901
