@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     gpt_tokenizer: str | None = None
     gpt_dtype: str = "float32"  # float32 | bfloat16
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
-    gpt_quantize: str = "int8"  # int8 | int8-fbgemm | bf16 | none (generation/quantize.py)
-    gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/fast_gpt.py) | hf: generate()
-    # decoding steps with fewer rows run on one torch thread (generation/fast_gpt.py); 0: none
+    gpt_quantize: str = "int8"  # int8 | int8-fbgemm | bf16 | none (generation/gpt/quantize.py)
+    gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/gpt/decoding.py) | hf: generate()
+    # decoding steps with fewer rows run on one torch thread (generation/gpt/decoding.py); 0: none
     # (the prompt pass and attention always do); unset: from the model's size
     gpt_one_thread_below_rows: int | None = Field(default=None, ge=0)
     diffuseq_model: str = DEFAULT_DIFFUSEQ_MODEL

@@ -144,7 +144,7 @@ def count(db: Path, sql: str) -> int:
 
 
 async def bench(args: argparse.Namespace) -> tuple[list[list[Any]], dict[str, Any]]:
-    from bot.local_server import LocalBotApi
+    from local_telegram import LocalBotApi
 
     api = LocalBotApi(token=TOKEN, callback_timeout_s=600)
     await api.start()

@@ -25,7 +25,7 @@ NS = (2, 4, 6, 8)
 
 def main(argv: list[str] | None = None) -> int:
     from generation.checks import JokeChecker
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.judge import Judge
     from generation.postprocess import clean_joke, model_wrote_sentence_end
 

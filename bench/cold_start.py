@@ -30,7 +30,7 @@ from settings import ROOT
 
 
 async def one_start(args: argparse.Namespace, diffuseq: Path | None) -> dict[str, Any]:
-    from bot.local_server import LocalBotApi
+    from local_telegram import LocalBotApi
 
     api = LocalBotApi(token="100000:bench-token")
     await api.start()

@@ -11,7 +11,8 @@ request at a time and reports the median latency, and, against the reference (`g
 * `bits/token`: mean -log2 p per generated token under the float32 model (lower = the model
   finds the continuation likelier; beam search optimises this);
 * `valid`: jokes that start with the word, end at a sentence end the model wrote, repeat no word
-  3-gram and have 20–200 characters (generation.metrics.joke_checks), after the bot's cleaning.
+  3-gram and have 20–200 characters (generation.evaluation.metrics.joke_checks), after the bot's
+  cleaning.
 
 The token budget is the shipped preset's (48 new tokens); `random` (a random-weight 125M model)
 gives speed only. Not a test.
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as generation.service sets it
     import torch
 
-    from generation.gpt import GptBackend
-    from generation.metrics import joke_checks
+    from generation.evaluation.metrics import joke_checks
+    from generation.gpt.backend import GptBackend
     from generation.postprocess import clean_joke
 
     torch.set_num_threads(args.threads)

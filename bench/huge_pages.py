@@ -46,7 +46,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     prefer_sleeping_openmp_threads()  # as the service does, before torch loads
     import torch
 
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.registry import RegistryConfig, gpt_presets
 
     torch.set_num_threads(2)

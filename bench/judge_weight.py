@@ -4,7 +4,8 @@
 
 Best of N ranks candidates by w * z(judge logit) + (1 - w) * z(-GPT bits per character)
 (generation/selection.py). This scores the judge's held-out jokes (a quarter of CleanComedy gold
-and of FUN, never trained on; generation/judge/data.py) with the shipped judge and GPT, and prints
+and of FUN, never trained on; generation/training/judge_data.py) with the shipped judge and GPT,
+and prints
 the AUC of that blend for several w: gold top vs bottom half of the humour score, FUN joke vs
 non-joke. Not a test.
 """
@@ -26,9 +27,9 @@ def _z(values: np.ndarray) -> np.ndarray:
 def main() -> int:
     from sklearn.metrics import roc_auc_score
 
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.judge import Judge
-    from generation.judge.data import load_examples
+    from generation.training.judge_data import load_examples
 
     torch.set_num_threads(1)
     held = [e for e in load_examples(Path("../shared/data/jokes")) if e.heldout]

@@ -97,7 +97,8 @@ def gpt_models(names: str, scratch: Path) -> list[tuple[str, Path]]:
 
 def build_diffuseq_like(folder: Path | str, preset: str = "gpu", seq_len: int = 64) -> Path:
     """Save a random-weight DiffuSeq of a trainer preset (default "gpu": 8 x 384) with our
-    tokenizer, as `generation.diffuseq.train` would lay it out; speed only, outputs are noise."""
+    tokenizer, as `generation.training.train_diffuseq` would lay it out; speed only, outputs are
+    noise."""
     import torch
     from transformers import AutoTokenizer
 

@@ -31,7 +31,7 @@ SETTINGS = {
 def child() -> None:
     import torch
 
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.registry import RegistryConfig, gpt_presets
 
     torch.set_num_threads(2)

@@ -4,8 +4,9 @@
         [--modes none,int8,int8-fbgemm,bf16] [--limit N]
 
 Scores `<|endoftext|> joke <|endoftext|>` of every joke in the split under the model loaded as the
-bot loads it and then converted by `generation.quantize.apply_quantization`, with the scoring
-code of `generation.evaluate` (total -log2 p of the joke's tokens and its end token over its
+bot loads it and then converted by `generation.gpt.quantize.apply_quantization`, with the scoring
+code of `generation.evaluation.details` (total -log2 p of the joke's tokens and its end token over
+its
 characters + 1). Lower is better; a format is kept only if it stays within noise of float32.
 """
 
@@ -33,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from generation.evaluate import encode_jokes, lm_sequence_bits, read_jokes
-    from generation.metrics import bits_per_char
-    from generation.quantize import apply_quantization
+    from generation.evaluation.details import encode_jokes, lm_sequence_bits, read_jokes
+    from generation.evaluation.metrics import bits_per_char
+    from generation.gpt.quantize import apply_quantization
 
     torch.set_num_threads(args.threads)
     info = machine()

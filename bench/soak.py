@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.local_server import LocalBotApi  # noqa: E402
+from local_telegram import LocalBotApi  # noqa: E402
 
 TOKEN = "100000:soak-test-token"
 WORDS = [

@@ -38,7 +38,7 @@ def main() -> int:
     import transformers  # noqa: F401
 
     mark("import transformers")
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.registry import RegistryConfig, gpt_presets
     from settings import ROOT
 

@@ -28,7 +28,7 @@ CASES = [("gpt-sample", 1), ("gpt-sample", 8), ("gpt-sample", 32), ("gpt", 1), (
 
 
 def measure(folder: Path, label: str, repeats: int) -> list[list[object]]:
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.registry import RegistryConfig, gpt_presets
 
     backend = GptBackend.from_pretrained(folder, quantize="int8")

@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run_local(settings: Settings, host: str, port: int) -> None:
     from bot.app import create_app
-    from bot.local_server import LocalBotApi
+    from local_telegram import LocalBotApi
 
     # Update ids go on from the clock, not from 1: the bot remembers the last handled id next to
     # its database (data/jokes.db-offset) and would skip a restarted server's first messages.

@@ -1,6 +1,7 @@
 """The generation layer: models that write jokes, and the service that runs them off the loop.
 
-Light to import: the heavy pieces (torch, transformers) load only with `generation.gpt` or when a
+Light to import: the heavy pieces (torch, transformers) load only with `generation.gpt.backend` or
+when a
 backend is first used. Public entry points:
 
 * `generation.types` — GenerationRequest, Joke, MethodInfo, Backend, the errors;

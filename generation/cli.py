@@ -81,7 +81,8 @@ def _missing_model(settings: object, registry: MethodRegistry, method: str) -> s
     if looks_local and not Path(model).expanduser().exists():
         return (
             f"GPT model folder not found: {model}\n"
-            "Train one (python -m generation.train_gpt ...) or point GPT_MODEL at a model folder "
+            "Train one (python -m generation.training.train_gpt ...) or point GPT_MODEL at a "
+            "model folder "
             "or hub name (e.g. GPT_MODEL=abletobetable/gpt-short-jokes "
             "GPT_TOKENIZER=sberbank-ai/rugpt3small_based_on_gpt2)."
         )

@@ -282,7 +282,7 @@ def diffuseq_preset(config: RegistryConfig) -> dict[str, Any]:
 
 def _gpt_loader(config: RegistryConfig) -> BackendLoader:
     def load() -> Backend:
-        from generation.gpt import GptBackend
+        from generation.gpt.backend import GptBackend
 
         return GptBackend.from_pretrained(
             config.gpt_model,

@@ -9,7 +9,7 @@
 #   INIT     the model to start from (default: the stage-1 model, taken from git history at
 #            STAGE1_COMMIT, since models/gpt now holds the result of this stage)
 # Then the best checkpoint's temperature is calibrated on the validation split and folded into its
-# weights (python -m generation.calibrate; see models/gpt/README.md, stage 3).
+# weights (python -m generation.training.calibrate; see models/gpt/README.md, stage 3).
 # Output: runs/gpt-ft/model (best checkpoint by validation loss, calibrated, with
 # calibration.json), runs/gpt-ft (state, metrics, loss.png), runs/gpt-ft.log. Copy runs/gpt-ft/model/* to models/gpt/ to ship it.
 set -euo pipefail
@@ -26,12 +26,12 @@ if [[ -z "${INIT:-}" ]]; then
     git show "$STAGE1_COMMIT:models/gpt/$f" > "$INIT/$f"
   done
 fi
-$PY -m generation.data --corpus "$CORPUS" --out data/prepared-380 --max-chars 380
+$PY -m generation.training.corpus --corpus "$CORPUS" --out data/prepared-380 --max-chars 380
 mkdir -p runs
-$PY -m generation.train_gpt --data data/prepared-380 --tokenizer models/gpt \
+$PY -m generation.training.train_gpt --data data/prepared-380 --tokenizer models/gpt \
   --init-from "$INIT" --out runs/gpt-ft/model --run-dir runs/gpt-ft \
   --oversample humornet=4 --oversample anecapi=4 --batch-size 64 --lr 2e-4 --warmup-steps 50 \
   --max-minutes "$MINUTES" --eval-every 200 --samples 2 --threads 2 --no-progress \
   2>&1 | tee runs/gpt-ft.log
-$PY -m generation.calibrate runs/gpt-ft/model --data data/prepared-380 --threads 2 \
+$PY -m generation.training.calibrate runs/gpt-ft/model --data data/prepared-380 --threads 2 \
   2>&1 | tee -a runs/gpt-ft.log

@@ -9,7 +9,7 @@
 #   Phase 2 (jokes): a short joke-only run from phase 1's LAST weights (exported from
 #     trainer_state.pt; phase 1's best-by-joke-loss checkpoint may be an early, little-read one),
 #     at a lower learning rate, selecting the checkpoint by the jokes' validation loss.
-#   Phase 3: temperature calibration on the jokes' valid split (python -m generation.calibrate).
+#   Phase 3: temperature calibration on the jokes' valid split (python -m generation.training.calibrate).
 # --threads THREADS (default 1: the other core belongs to everyone else).
 # PRECISION (default fp32): this machine's CPU (AMD EPYC, AVX2, no AVX-512 BF16) runs a
 # bf16-autocast training step ~13x slower than fp32 (measured: forward+backward of 4x64 tokens,
@@ -44,7 +44,7 @@ PY=.venv/bin/python
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 [[ -f data/prepared-380/train.jsonl ]] ||
-  $PY -m generation.data --corpus "$CORPUS" --out data/prepared-380 --max-chars 380
+  $PY -m generation.training.corpus --corpus "$CORPUS" --out data/prepared-380 --max-chars 380
 [[ -f data/literature/train.jsonl ]] ||
   $PY -m generation.training.literature --src "$LIT_SRC" --out data/literature
 $PY -m generation.training.mix --train data/literature --train data/prepared-380 \
@@ -55,16 +55,16 @@ common=(--tokenizer "$INIT" --batch-size "$BATCH" --dropout 0.1 --samples 2
   --oversample humornet=4 --oversample anecapi=4)
 
 stamp "phase 1: literature + jokes, $MIN_MIX min, lr $LR_MIX"
-$PY -m generation.train_gpt --data data/mix-lit --init-from "$INIT" \
+$PY -m generation.training.train_gpt --data data/mix-lit --init-from "$INIT" \
   --out "$OUT/mix/model" --run-dir "$OUT/mix" --lr "$LR_MIX" --warmup-steps 20 \
   --eval-every 75 --max-minutes "$MIN_MIX" "${common[@]}"
 $PY -m generation.training.export_state "$OUT/mix" --tokenizer "$INIT" --out "$OUT/mix-last"
 
 stamp "phase 2: jokes only, $MIN_JOKE min, lr $LR_JOKE"
-$PY -m generation.train_gpt --data data/prepared-380 --init-from "$OUT/mix-last" \
+$PY -m generation.training.train_gpt --data data/prepared-380 --init-from "$OUT/mix-last" \
   --out "$OUT/model" --run-dir "$OUT/jokes" --lr "$LR_JOKE" --warmup-steps 10 \
   --eval-every 100 --max-minutes "$MIN_JOKE" "${common[@]}"
 
 stamp "phase 3: calibration"
-$PY -m generation.calibrate "$OUT/model" --data data/prepared-380 --threads "$THREADS"
+$PY -m generation.training.calibrate "$OUT/model" --data data/prepared-380 --threads "$THREADS"
 stamp "done: $OUT/model"

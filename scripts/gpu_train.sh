@@ -47,9 +47,9 @@ if [[ "${1:-}" == "prepare" ]]; then  # here, before the run: pack what must tra
   mkdir -p data/gpu
   [[ -f data/literature/train.jsonl ]] || .venv/bin/python -m generation.training.literature \
     --src ../shared/data/literature/ruslit_public_domain.tar.xz --out data/literature
-  [[ -f data/prepared-380/train.jsonl ]] || .venv/bin/python -m generation.data \
+  [[ -f data/prepared-380/train.jsonl ]] || .venv/bin/python -m generation.training.corpus \
     --corpus ../shared/data/jokes --out data/prepared-380 --max-chars 380
-  [[ -f data/prepared/train.jsonl ]] || .venv/bin/python -m generation.data \
+  [[ -f data/prepared/train.jsonl ]] || .venv/bin/python -m generation.training.corpus \
     --corpus ../shared/data/jokes --out data/prepared
   tar -cJf data/gpu/data.tar.xz --exclude=fun.jsonl data/literature/train.jsonl \
     data/prepared-380 data/prepared
@@ -79,17 +79,17 @@ $PY -m generation.training.mix --train data/literature --train data/prepared-380
 gpt() {  # pre-train on literature + jokes, fine-tune on jokes, calibrate
   local common=(--tokenizer models/gpt --device "$DEVICE" --batch-size "$BATCH" --samples 2
     --no-progress --max-weights-mb 62 --oversample humornet=4 --oversample anecapi=4)
-  $PY -m generation.train_gpt --data data/mix-lit --out "$work/gpt-pre" \
+  $PY -m generation.training.train_gpt --data data/mix-lit --out "$work/gpt-pre" \
     --run-dir "$work/gpt-pre-run" --n-layer "$N_LAYER" --n-embd "$N_EMBD" --n-head "$N_HEAD" \
     --n-positions 128 --lr 1e-3 --warmup-steps 200 --dropout 0.1 --eval-every 300 \
     --max-minutes "$MIN_PRE" "${common[@]}" || return 1
   # The pre-training run selects by the jokes' valid loss; fine-tune from its last weights.
   $PY -m generation.training.export_state "$work/gpt-pre-run" --tokenizer models/gpt \
     --out "$work/gpt-pre-last" || return 1
-  $PY -m generation.train_gpt --data data/prepared-380 --init-from "$work/gpt-pre-last" \
+  $PY -m generation.training.train_gpt --data data/prepared-380 --init-from "$work/gpt-pre-last" \
     --out "$work/gpt" --run-dir "$work/gpt-run" --lr 2e-4 --warmup-steps 50 --dropout 0.15 \
     --eval-every 100 --max-minutes "$MIN_FT" "${common[@]}" || return 1
-  $PY -m generation.calibrate "$work/gpt" --data data/prepared-380
+  $PY -m generation.training.calibrate "$work/gpt" --data data/prepared-380
 }
 
 pids=()
@@ -100,7 +100,7 @@ fi
 if [[ " $WHICH " == *" diffuseq "* ]]; then
   diff_size=(--preset gpu --batch-size 1024)
   [[ "$DEVICE" == cpu ]] && diff_size=(--preset tiny --batch-size 16)
-  $PY -m generation.diffuseq.train --data data/prepared --tokenizer models/gpt \
+  $PY -m generation.training.train_diffuseq --data data/prepared --tokenizer models/gpt \
     --out "$work/diffuseq" --run-dir "$work/diffuseq-run" --device "$DEVICE" "${diff_size[@]}" \
     --lr 1e-3 --warmup 300 --x0-ce-weight 1 --eval-minutes 2 \
     --max-minutes "$MIN_DIFF" > "$work/diffuseq.log" 2>&1 &

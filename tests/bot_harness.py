@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import BotApp, create_app
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from settings import Settings
 
 TOKEN = "100000:e2e-test-token"

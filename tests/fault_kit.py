@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from bot.app import BotApp, create_app
-from bot.local_server import ChatMessage, LocalBotApi
 from bot.resilience import polling_backoff
 from generation.registry import MethodRegistry
+from local_telegram import ChatMessage, LocalBotApi
 from settings import Settings
 from tests.bot_harness import TOKEN, RunningBot, make_settings
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.local_server import LocalBotApi
 from generation.registry import MethodRegistry
 from generation.selection import Selector
+from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot, make_settings, running_bot
 
 USER = 601

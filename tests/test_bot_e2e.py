@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
 
 USER = 501

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-from generation.calibrate import (
+from generation.training.calibrate import (
     GRID,
     bits_by_temperature,
     calibrate_folder,

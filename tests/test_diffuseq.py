@@ -347,7 +347,7 @@ def test_mbr_picks_consensus() -> None:
 
 
 def test_trainer_runs_and_resumes(tok_dir: Path, tmp_path: Path) -> None:
-    from generation.diffuseq import train
+    from generation.training import train_diffuseq as train
 
     data = tmp_path / "data"
     data.mkdir()

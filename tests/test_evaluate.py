@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from generation.evaluate import (
+from generation.evaluation.details import (
     EvalConfig,
     encode_jokes,
     existing_notes,
@@ -22,7 +22,7 @@ from generation.evaluate import (
     starting_words,
     write_report,
 )
-from generation.metrics import (
+from generation.evaluation.metrics import (
     KneserNeyTrigramLM,
     UnigramLM,
     bits_per_char,
@@ -291,7 +291,7 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
 
     out = tmp_path / "QUALITY.md"
     out.write_text("old\n<!-- notes:start -->\nkeep me\n<!-- notes:end -->\n", encoding="utf-8")
-    write_report(report, out, "python -m generation.evaluate --test")
+    write_report(report, out, "python -m generation.evaluation.details --test")
     text = out.read_text(encoding="utf-8")
     assert "keep me" in text and "| our GPT (float32, as trained) |" in text
     assert "| our GPT as served (int8 weights) |" in text and "## 3. Sample outputs" in text
@@ -301,13 +301,13 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
     # Re-rendering from the saved JSON gives the same markdown without running a model.
     assert main(["--render", str(saved), "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == text
-    assert "python -m generation.evaluate --test" in render_markdown(
-        report, "python -m generation.evaluate --test"
+    assert "python -m generation.evaluation.details --test" in render_markdown(
+        report, "python -m generation.evaluation.details --test"
     )
 
 
 def test_continues_word_flags_a_glued_starting_word() -> None:
-    from generation.metrics import continues_word
+    from generation.evaluation.metrics import continues_word
 
     assert continues_word("Мужчина пришёл домой.", "Муж")
     assert not continues_word("Муж пришёл домой.", "Муж")
@@ -315,7 +315,7 @@ def test_continues_word_flags_a_glued_starting_word() -> None:
 
 
 def test_word_doubled_flags_a_repeated_starting_word() -> None:
-    from generation.metrics import word_doubled
+    from generation.evaluation.metrics import word_doubled
 
     assert word_doubled("Кот - Кот, ты где?\n- Дома.", "Кот")
     assert word_doubled("Доброе утро - Доброе утро!", "доброе утро")

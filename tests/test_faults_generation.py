@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     FakeModel,

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import event
 
 import storage
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     ROOT,

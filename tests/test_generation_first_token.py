@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from generation.gpt import GptBackend
+from generation.gpt.backend import GptBackend
 
 BEAM = {"do_sample": False, "num_beams": 4, "no_repeat_ngram_size": 2, "max_new_tokens": 12}
 SAMPLE = {"do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 12}

@@ -17,7 +17,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import ask, env, errors, idle, model, running_fake_bot
 

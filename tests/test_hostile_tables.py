@@ -33,7 +33,7 @@ import pytest
 import pytest_asyncio
 from aiogram.types import Update
 
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import idle, running_fake_bot
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from generation.judge import Judge, JudgeScore, JudgeUnavailable
-from generation.judge.data import is_heldout
 from generation.judge.features import TextAnalyzer, tfidf_rows
-from generation.judge.train import Features, main
+from generation.training.judge_data import is_heldout
+from generation.training.train_judge import Features, main
 from tests.fixtures_models import make_tiny_gpt
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def gpt_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _backend(folder: Path):  # type: ignore[no-untyped-def]
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
 
     return GptBackend.from_pretrained(folder, quantize="int8")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from generation.data import norm_key, read_jsonl_rows, split_of
 from generation.training import literature, mix
+from generation.training.corpus import norm_key, read_jsonl_rows, split_of
 
 LONG = " ".join(f"Это предложение номер {i} про старый дом у реки." for i in range(12))
 PROSE = "\n".join(

@@ -31,8 +31,8 @@ from aiogram.types import (
 )
 from aiogram.utils.backoff import BackoffConfig
 
-from bot.local_server import LocalBotApi
-from bot.local_server.formatting import (
+from local_telegram import LocalBotApi
+from local_telegram.formatting import (
     ParseError,
     auto_entities,
     parse_html,

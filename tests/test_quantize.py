@@ -11,8 +11,8 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
-from generation.gpt import GptBackend
-from generation.quantize import (
+from generation.gpt.backend import GptBackend
+from generation.gpt.quantize import (
     RowwiseInt8Linear,
     apply_quantization,
     conv1d_to_linear,

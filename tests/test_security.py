@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import storage
-from bot.local_server import LocalBotApi
 from bot.redaction import MASK, TokenRedactor, install_token_redaction
+from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import (
     FAKE_BOT_CMD,

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import BotApp, create_app
-from bot.local_server import LocalBotApi
 from bot.resilience import polling_backoff
 from bot.updates import OffsetFile
+from local_telegram import LocalBotApi
 from tests.fault_kit import (
     FAKE_BOT_CMD,
     FAST_BACKOFF,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import startup_gc
-from bot.local_server import LocalBotApi
+from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, make_settings, running_bot
 
 

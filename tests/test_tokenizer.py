@@ -1,4 +1,4 @@
-"""The byte-level BPE tokenizer (generation.tokenizer)."""
+"""The byte-level BPE tokenizer (generation.training.tokenizer)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from generation.tokenizer import EOT, PAD, main, prompt_ids, train_tokenizer
+from generation.training.tokenizer import EOT, PAD, main, prompt_ids, train_tokenizer
 
 TEXTS = [
     "- Доктор, у меня что-то болит.\n- Вот вам какая-то таблетка.",

@@ -1,4 +1,5 @@
-"""The GPT trainer (generation.train_gpt) on a tiny corpus: it learns, saves, loads and resumes."""
+"""The GPT trainer (generation.training.train_gpt) on a tiny corpus: it learns, saves, loads and
+resumes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from generation import train_gpt
-from generation.tokenizer import prompt_ids, train_tokenizer
+from generation.training import train_gpt
+from generation.training.tokenizer import prompt_ids, train_tokenizer
 
 JOKES = [
     "- Доктор, у меня болит голова.\n- Пейте таблетки.",

@@ -1,7 +1,8 @@
 """A reader's checks for generated jokes: is the Russian broken, is the joke a training joke?
 
 ``JokeChecker.load("models/checks")`` reads the shipped files (built by
-``python -m generation.checks build``); ``check(text, prompt, ended=...)`` returns a `Verdict`.
+``python -m generation.training.checks_index``); ``check(text, prompt, ended=...)`` returns a
+`Verdict`.
 """
 
 from generation.checks.copies import CopyIndex

@@ -1,7 +1,5 @@
 """Subcommands of the joke checks.
 
-- ``python -m generation.checks build --corpus ../shared/data/jokes --out models/checks``: build the
-  shipped files (see `generation.checks.build`).
 - ``python -m generation.checks check --prompt Кот "Кот кот пришёл."``: print the verdict on jokes
   given as arguments, or with ``--quality docs/QUALITY-details.md`` on the unedited samples of
   that report (section 3), so a reader can compare the checker's verdicts with their own.
@@ -15,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-from generation.checks.build import main as build_main
 from generation.checks.verdict import JokeChecker
 
 # "- **Кот** → Кот - ... / - ..." lines of section 3, under "### method" headings.
@@ -61,12 +58,9 @@ def check_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("build", "check"):
+    if not argv or argv[0] != "check":
         print(__doc__)
         return 2
-    if argv[0] == "build":
-        build_main(argv[1:])
-        return 0
     return check_main(argv[1:])
 
 

@@ -9,7 +9,8 @@ token that mixes Cyrillic with other letters ("вамTы", Ukrainian "і") is ne
 
 The dictionary is pymorphy3's (OpenCorpora). It misses names and slang that jokes live on
 ("Рабинович", "Холтофф"), so `Lexicon` also takes a set of extra words: the words the training jokes
-use often enough (see `generation.checks.build`). Extra words are kept lower-cased with "ё" written
+use often enough (see `generation.training.checks_index`). Extra words are kept lower-cased with
+"ё" written
 as "е", so either spelling of a word matches; pymorphy itself already matches "е" to "ё".
 
 A hyphenated word is known when the dictionary knows it whole ("ну-ка"), when every part is known

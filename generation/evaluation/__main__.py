@@ -49,7 +49,7 @@ def generate(method: str, words: Path, out: Path, best_of_n: bool) -> None:
 def load_scorers() -> tuple[Any, Any]:
     """The checks and the judge exactly as the service loads them from the settings."""
     from generation.checks import JokeChecker
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
     from generation.judge import Judge
     from settings import get_settings
 

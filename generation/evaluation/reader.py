@@ -67,8 +67,8 @@ class ExactCopies:
     """
 
     def __init__(self, corpus: Path, min_shared: int = 40) -> None:
-        from generation.checks.build import training_jokes
         from generation.checks.copies import normalize
+        from generation.training.checks_index import training_jokes
 
         self.normalize = normalize
         self.min_shared = min_shared

@@ -9,7 +9,8 @@ no sklearn are needed in the bot.
 
 GPT features: the mean of the last hidden state over the joke's tokens, and bits per character
 (the fluency tie-breaker the service wants anyway), both from one forward pass over
-`<|endoftext|> joke <|endoftext|>` exactly as `generation.evaluate.encode_jokes` builds it.
+`<|endoftext|> joke <|endoftext|>` exactly as `generation.evaluation.details.encode_jokes` builds
+it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.evaluate import encode_jokes
+from generation.evaluation.details import encode_jokes
 
 _SPACE_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -72,7 +73,7 @@ def tfidf_rows(
 # GPT
 # ---------------------------------------------------------------------------------------------
 
-#: parameters that keep their float values whatever `generation.quantize` mode the GPT is
+#: parameters that keep their float values whatever `generation.gpt.quantize` mode the GPT is
 #: served in (embeddings, layer norms): a fingerprint of them names the trained weights, not
 #: the kernel they run on
 _STABLE_PARAMS = ("wte", "wpe", "ln_")
@@ -99,7 +100,8 @@ def gpt_pass(
     """(mean last hidden state [n, d] or None, bits per character [n]) from one forward pass.
 
     Bits per character counts the joke's tokens and its closing end-of-text over characters + 1
-    (`generation.metrics.bits_per_char`). Rows are length-sorted into right-padded batches, so
+    (`generation.evaluation.metrics.bits_per_char`). Rows are length-sorted into right-padded
+    batches, so
     padding costs little; real tokens never attend to pads under the causal mask.
     """
     model = gpt.model

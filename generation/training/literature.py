@@ -14,7 +14,8 @@ line) becomes pieces:
   no lower-case letter, or short without a sentence end) are dropped; a heading also ends a piece,
   so no piece spans two chapters or two poems.
 - Prose paragraphs are packed greedily into pieces of ``min_chars..max_chars`` characters; a longer
-  paragraph is cut at sentence ends. Each piece goes through ``generation.data.clean_text``, the
+  paragraph is cut at sentence ends. Each piece goes through
+  ``generation.training.corpus.clean_text``, the
   jokes' canonical form, so a "— " speech line becomes a ``"- "`` turn exactly as in the jokes.
   ``max_chars`` 320 keeps a piece (at ~2.8 characters per token of our joke tokenizer) inside the
   128-token context with its two ``<|endoftext|>`` tokens.
@@ -24,7 +25,8 @@ line) becomes pieces:
   Russian we want), pieces with more than 5 % Latin letters (Tolstoy's French), obscene ones (the
   jokes' regex), editors' translation notes ("(франц.)"), footnote marks like ``[1]``, and exact
   duplicates after ``norm_key``.
-- Split by a hash of the dedup key (``generation.data.split_of``): 1 % valid, the rest train; the
+- Split by a hash of the dedup key (``generation.training.corpus.split_of``): 1 % valid, the rest
+train; the
   jokes' valid split stays the one that matters for the bot.
 """
 
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generation.data import clean_text, is_obscene, norm_key, split_of, write_jsonl
+from generation.training.corpus import clean_text, is_obscene, norm_key, split_of, write_jsonl
 
 MIN_CHARS = 40
 MAX_CHARS = 320

@@ -1,4 +1,5 @@
-"""Put prepared folders side by side into one training folder that ``generation.train_gpt`` reads.
+"""Put prepared folders side by side into one training folder that
+``generation.training.train_gpt`` reads.
 
 Run: ``python -m generation.training.mix --train data/literature --train data/prepared-380
 --eval data/prepared-380 --out data/mix-lit``
@@ -20,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from generation.data import read_jsonl_rows, write_jsonl
+from generation.training.corpus import read_jsonl_rows, write_jsonl
 
 EVAL_FILES = ("valid.jsonl", "test.jsonl", "gold.jsonl", "fun.jsonl")
 

@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from bot.local_server.formatting import Entity, ParseError, parse_text, strip_text
-from bot.local_server.records import (
+from local_telegram.formatting import Entity, ParseError, parse_text, strip_text
+from local_telegram.records import (
     ApiCall,
     CallbackAnswer,
     CallbackQuery,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.local_server.formatting import Entity
+from local_telegram.formatting import Entity
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m bot.local_server`: the local Bot API server alone; point a bot at the printed URL."""
+"""`python -m local_telegram`: the local Bot API server alone; point a bot at the printed URL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 
-from bot.local_server.server import DEFAULT_TOKEN, LocalBotApi
+from local_telegram.server import DEFAULT_TOKEN, LocalBotApi
 
 
 async def serve(host: str, port: int, token: str) -> None:
@@ -18,7 +18,7 @@ async def serve(host: str, port: int, token: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bot.local_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local_telegram", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 = any free port")
     parser.add_argument("--token", default=DEFAULT_TOKEN)

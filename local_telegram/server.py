@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from bot.local_server.faults import Fault, FaultInjector
-from bot.local_server.formatting import Entity, auto_entities
-from bot.local_server.methods import ApiError, BotApiCore, Params, bad_request
-from bot.local_server.records import (
+from local_telegram.faults import Fault, FaultInjector
+from local_telegram.formatting import Entity, auto_entities
+from local_telegram.methods import ApiError, BotApiCore, Params, bad_request
+from local_telegram.records import (
     ApiCall,
     CallbackAnswer,
     CallbackQuery,
@@ -114,7 +114,7 @@ class LocalBotApi(BotApiCore):
         return str(self.bot_user["username"])
 
     def make_app(self) -> web.Application:
-        from bot.local_server import webchat
+        from local_telegram import webchat
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)

@@ -1,6 +1,7 @@
 """Temperature calibration of a trained causal LM, folded into its weights.
 
-    python -m generation.calibrate models/gpt --data data/prepared-380 [--split valid] [--out DIR]
+    python -m generation.training.calibrate models/gpt --data data/prepared-380 [--split valid]
+    [--out DIR]
 
 Why: a model trained for many epochs (and fine-tuned on repeated data) ends up overconfident:
 on held-out jokes, dividing its logits by one scalar T > 1 lowers the bits it needs, the same
@@ -34,7 +35,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.evaluate import context_length, encode_jokes, next_token_logits, read_jokes
+from generation.evaluation.details import (
+    context_length,
+    encode_jokes,
+    next_token_logits,
+    read_jokes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +194,16 @@ def calibrate_folder(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m generation.calibrate",
+        prog="python -m generation.training.calibrate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", type=Path, help="model folder (weights + tokenizer)")
     parser.add_argument(
-        "--data", type=Path, required=True, help="prepared data folder (python -m generation.data)"
+        "--data",
+        type=Path,
+        required=True,
+        help="prepared data folder (python -m generation.training.corpus)",
     )
     parser.add_argument(
         "--split",

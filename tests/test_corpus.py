@@ -1,4 +1,4 @@
-"""Cleaning, filtering, loaders and the split of the joke corpus (generation.data)."""
+"""Cleaning, filtering, loaders and the split of the joke corpus (generation.training.corpus)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generation import data as D
+from generation.training import corpus as D
 
 
 def test_lookalikes_mapped_only_in_cyrillic_words() -> None:

@@ -1,6 +1,6 @@
 """Train the byte-level BPE tokenizer for the joke GPT.
 
-Run: ``python -m generation.tokenizer --data data/prepared --out data/prepared/tokenizer
+Run: ``python -m generation.training.tokenizer --data data/prepared --out data/prepared/tokenizer
 --vocab-size 12000`` (``--measure 4000,8000,12000,16000`` prints chars/token on valid for several
 sizes first).
 

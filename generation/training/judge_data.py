@@ -7,7 +7,8 @@ is a joke (1) or not (0); a CleanComedy gold joke's mean humour score becomes it
 among the gold jokes of the training part (five raters on a 1..5 scale are not a probability,
 but "funnier than most" is what a reader's thumb says), or a hard above/below-median label.
 
-The held-out part of every source is chosen by `generation.data.split_of` over the normalised
+The held-out part of every source is chosen by `generation.training.corpus.split_of` over the
+normalised
 text, so a joke that is in both gold and FUN (gold was filtered from FUN) lands on the same side
 in both, and a rerun always holds out the same jokes.
 """
@@ -21,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.data import FUN_FILE, GOLD_FILE, clean_text, load_fun, load_gold, norm_key, split_of
+from generation.training.corpus import (
+    FUN_FILE,
+    GOLD_FILE,
+    clean_text,
+    load_fun,
+    load_gold,
+    norm_key,
+    split_of,
+)
 
 #: percent of every source kept out of training for evaluation
 HELDOUT_PCT = 25

@@ -20,7 +20,8 @@ from transformers import (
     NoRepeatNGramLogitsProcessor,
 )
 
-from generation.fast_gpt import (
+from generation.gpt.backend import GptBackend
+from generation.gpt.decoding import (
     ONE_THREAD_BELOW_WORK,
     FastDecoder,
     SeededSampler,
@@ -29,7 +30,6 @@ from generation.fast_gpt import (
     left_pad,
     matrix_weights,
 )
-from generation.gpt import GptBackend
 from generation.registry import RegistryConfig, gpt_presets
 
 PROMPTS = ["Молоко", "Штирлиц шёл по", "Кот", "Доктор, я", "Вовочка пришёл в школу", "Купил"]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from bot.local_server.records import ChatMessage
-    from bot.local_server.server import LocalBotApi
+    from local_telegram.records import ChatMessage
+    from local_telegram.server import LocalBotApi
 
 TYPING_SHOWN_S = 5.0  # Telegram shows a chat action for 5 s or until the bot's next message
 MAX_WAIT_S = 25.0
@@ -34,7 +34,7 @@ def add_routes(app: web.Application, api: LocalBotApi) -> None:
 
 
 def _page_html() -> str:
-    return resources.files("bot.local_server").joinpath("chat.html").read_text(encoding="utf-8")
+    return resources.files("local_telegram").joinpath("chat.html").read_text(encoding="utf-8")
 
 
 async def _page(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """Quality metrics for generated and held-out jokes: pure functions over strings and token ids.
 
-Kept apart from `generation.evaluate` (which loads models and runs them) so that every number in
+Kept apart from `generation.evaluation.details` (which loads models and runs them) so that every
+number in
 docs/QUALITY.md comes from a function small enough to check by hand in tests/test_evaluate.py.
 
 * `bits_per_char`: the tokenizer-independent language-model score (total bits / (chars + 1)).

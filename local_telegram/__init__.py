@@ -9,9 +9,9 @@
 `api.faults` makes calls fail like Telegram sometimes does; `api.url + "/"` is a web chat page.
 """
 
-from bot.local_server.faults import Fault, FaultInjector, InjectedFault
-from bot.local_server.methods import ApiError
-from bot.local_server.records import (
+from local_telegram.faults import Fault, FaultInjector, InjectedFault
+from local_telegram.methods import ApiError
+from local_telegram.records import (
     ApiCall,
     CallbackAnswer,
     CallbackQuery,
@@ -21,7 +21,7 @@ from bot.local_server.records import (
     Edit,
     UpdateRecord,
 )
-from bot.local_server.server import DEFAULT_TOKEN, WEB_USER_ID, LocalBotApi
+from local_telegram.server import DEFAULT_TOKEN, WEB_USER_ID, LocalBotApi
 
 __all__ = [
     "DEFAULT_TOKEN",

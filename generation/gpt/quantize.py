@@ -10,7 +10,7 @@ Modes (`apply_quantization`):
 * "int8" (default): `RowwiseInt8Linear` — int8 weights with one scale per output channel, and
   activations quantized with one scale and offset per row (per token). A row's output then does not
   depend on which other rows share the call, to the bit. Together with the fast decoder's
-  fixed-width prompt padding (`generation.fast_gpt.pad_width`: left padding otherwise moves the
+  fixed-width prompt padding (`generation.gpt.decoding.pad_width`: left padding otherwise moves the
   last bits of the activations, which quantization turns into whole steps) a seeded joke is the
   same alone or in a batch of 32, as the service promises. It costs ~5–35% more per layer than
   the stock kernel and is more accurate on mixed batches (each row uses the whole 8-bit range).

@@ -1,6 +1,6 @@
 """Train a small GPT-2 on the prepared jokes.
 
-Run (CPU smoke): ``python -m generation.train_gpt --data data/prepared --tokenizer
+Run (CPU smoke): ``python -m generation.training.train_gpt --data data/prepared --tokenizer
 data/prepared/tokenizer --out models/gpt --run-dir runs/gpt --n-layer 2 --n-embd 128 --n-head 4
 --max-minutes 2``; on a GPU add ``--device cuda`` and a real size (see ``--help``).
 
@@ -24,7 +24,8 @@ CUDA and CPU (``--precision fp32`` turns it off), gradient clipping at ``--grad-
 
 Fine-tuning: ``--init-from models/gpt`` starts from a saved model folder (its size wins over the
 size flags; a fresh optimizer and schedule), and ``--oversample humornet=4`` repeats one source's
-train jokes (the ``source`` field that ``generation.data`` writes) to shift the data mix, e.g.
+train jokes (the ``source`` field that ``generation.training.corpus`` writes) to shift the data
+mix, e.g.
 toward narrative jokes when the open data is mostly dialogue.
 
 Outputs: the best checkpoint by validation loss goes to ``--out`` (``save_pretrained`` with
@@ -55,7 +56,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
 
-from generation.data import read_jsonl_rows, read_jsonl_texts
+from generation.training.corpus import read_jsonl_rows, read_jsonl_texts
 
 SAMPLE_PROMPTS = ("", "Штирлиц", "- Доктор,", "Вовочка")
 STATE_FILE = "trainer_state.pt"

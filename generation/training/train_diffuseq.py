@@ -1,6 +1,7 @@
 """Train DiffuSeq on the prepared joke corpus.
 
-    python -m generation.diffuseq.train --data data/prepared --tokenizer data/prepared/tokenizer \
+    python -m generation.training.train_diffuseq --data data/prepared --tokenizer
+    data/prepared/tokenizer \
         --out models/diffuseq [--device auto|cpu|cuda] [--max-minutes M] [--max-steps N] \
         [--resume RUN_DIR]
 

@@ -1,6 +1,6 @@
 """Prepare the joke corpus: load the openly licensed raw files, clean, filter, dedup and split.
 
-Run: ``python -m generation.data --corpus ../shared/data/jokes --out data/prepared``
+Run: ``python -m generation.training.corpus --corpus ../shared/data/jokes --out data/prepared``
 
 Why these sources: only the openly licensed files are trained on (Koziev dialogues, CC0; humornet,
 MIT; anecapi, MIT). CleanComedy gold (CC BY 4.0) and FUN assessed (MIT) are evaluation sets: they

@@ -1,8 +1,10 @@
 """Build the shipped files of the joke checks from the openly licensed training jokes.
 
-Run: ``python -m generation.checks build --corpus ../shared/data/jokes --out models/checks``
+Run: ``python -m generation.training.checks_index --corpus ../shared/data/jokes --out
+models/checks``
 
-The jokes are read and cleaned exactly as for training (`generation.data`): the three open sources,
+The jokes are read and cleaned exactly as for training (`generation.training.corpus`): the three
+open sources,
 `clean_text`, and exact duplicates dropped by `norm_key`, so a joke reposted many times does not
 make its rare words look common. No length cut, split or obscenity filter is applied: a copy of any
 training joke is a copy, and words the jokes use are words.
@@ -26,7 +28,7 @@ from pathlib import Path
 from generation.checks.copies import SHARE, STRIDE, WIDTH, CopyIndex
 from generation.checks.verdict import COPIES_FILE, EXTRA_WORDS_FILE
 from generation.checks.words import Lexicon, tokenize
-from generation.data import TRAIN_SOURCES, clean_text, norm_key
+from generation.training.corpus import TRAIN_SOURCES, clean_text, norm_key
 
 MIN_COUNT = 3
 README_FILE = "README.md"
@@ -112,9 +114,11 @@ def write_readme(out: Path, n_jokes: int, n_words: int, n_hashes: int) -> None:
     )
     text = f"""# Files of the joke checks (`generation.checks`)
 
-Built by `python -m generation.checks build --corpus ../shared/data/jokes --out models/checks`
+Built by `python -m generation.training.checks_index --corpus ../shared/data/jokes --out
+models/checks`
 from the {n_jokes:,} distinct cleaned jokes of the openly licensed sources (Koziev CC0, humornet
-MIT, anecapi MIT), read and cleaned by `generation.data`. The files hold words and hashes, not
+MIT, anecapi MIT), read and cleaned by `generation.training.corpus`. The files hold words and
+hashes, not
 jokes.
 
 | file | size | what it is |
@@ -156,3 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     stats = build(args.corpus, args.out)
     print(", ".join(f"{k}: {v:,}" for k, v in stats.items()))
     print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Train the judge and measure it against trivial baselines on held-out human labels.
 
-Run: ``python -m generation.judge train [--ratings ratings.jsonl]`` (see `main` for options).
+Run: ``python -m generation.training.train_judge [--ratings ratings.jsonl]`` (see `main` for
+options).
 
 Every candidate feature set is a weighted logistic regression over the training parts of all
 sources; its regularisation is picked by 5-fold cross-validation on those training parts (mean of
@@ -22,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from generation.judge.data import HELDOUT_PCT, Example, binary_rows, load_examples
 from generation.judge.features import TextAnalyzer, dense_features, gpt_fingerprint, gpt_pass
 from generation.judge.model import FILES, FORMAT, Judge
+from generation.training.judge_data import HELDOUT_PCT, Example, binary_rows, load_examples
 
 #: feature sets compared: (char n-grams, + words, GPT features: "" none, "bpc" its bits per char
 #: and the length, "hidden" those and the mean hidden state)
@@ -289,7 +290,7 @@ def showcase(judge: Judge, held: Sequence[Example]) -> dict[str, Any]:
 def load_gpt(path: str, quantize: str) -> Any:
     if not path:
         return None
-    from generation.gpt import GptBackend
+    from generation.gpt.backend import GptBackend
 
     return GptBackend.from_pretrained(path, quantize=quantize)
 
@@ -366,12 +367,14 @@ def describe(judge: Judge, held: Sequence[Example], args: argparse.Namespace) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="python -m generation.judge train", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m generation.training.train_judge", description=__doc__
+    )
     ap.add_argument("--corpus", type=Path, default=Path("../shared/data/jokes"))
     ap.add_argument("--ratings", type=Path, help="a `python -m storage.export` file")
     ap.add_argument("--ratings-weight", type=float, default=1.0, help="weight of one vote")
     ap.add_argument("--gpt", default="models/gpt", help="GPT folder; '' for text features only")
-    ap.add_argument("--quantize", default="int8", help="as served (generation.quantize)")
+    ap.add_argument("--quantize", default="int8", help="as served (generation.gpt.quantize)")
     ap.add_argument("--out", type=Path, default=Path("models/judge"))
     ap.add_argument("--features", choices=sorted(CANDIDATES), default="chars+words+fluency")
     ap.add_argument("--candidates", nargs="*", choices=sorted(CANDIDATES), default=list(CANDIDATES))
@@ -380,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--heldout-pct", type=int, default=HELDOUT_PCT)
     ap.add_argument("--repeats", type=int, default=50, help="timing repeats")
     args = ap.parse_args(argv)
-    args.command = "python -m generation.judge train " + " ".join(argv)
+    args.command = "python -m generation.training.train_judge " + " ".join(argv)
     import torch
 
     threads = torch.get_num_threads()
@@ -397,3 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,15 +14,15 @@ so prompts of different lengths share one call. Our own model is trained on
 `<|endoftext|> joke <|endoftext|>`, so its prompts start with the bos token; the original hub model
 was not, so its prompts do not. A `"prepend_bos"` key in the model's `config.json` or
 `generation_config.json` decides; without one, a `train_summary.json` in the model folder (written
-by `generation.train_gpt`) means our model; the caller can force either way.
+by `generation.training.train_gpt`) means our model; the caller can force either way.
 
 Two decoders behind the same interface (`decoder=`):
 
-* "fast" (default): the hand-written KV-cache loop of `generation.fast_gpt` — greedy and beam
+* "fast" (default): the hand-written KV-cache loop of `generation.gpt.decoding` — greedy and beam
   search token for token as `generate` computes them, sampling with `SeededSampler` (inverse CDF
   + nucleus by rejection, one generator per row); all rows go in one call, each with its own token
   budget, and finished rows leave the batch. Measured 1.3–2x faster than `generate` at batch 32
-  and more with int8 weights (`quantize="int8"`, `generation.quantize`); see docs/BENCHMARKS.md.
+  and more with int8 weights (`quantize="int8"`, `generation.gpt.quantize`); see docs/BENCHMARKS.md.
 * "hf": `model.generate`, with sampling done by a logits processor (`RowSampler`) that draws each
   row from its own generator. Also used when a preset asks for what the fast loop does not do
   (a repetition penalty). The two samplers map a seed to different texts.
@@ -49,16 +49,16 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from generation.fast_gpt import FastDecoder, SeededSampler, ban_repeated_ngrams, pad_width
-from generation.quantize import apply_quantization
+from generation.gpt.decoding import FastDecoder, SeededSampler, ban_repeated_ngrams, pad_width
+from generation.gpt.quantize import apply_quantization
 
 log = logging.getLogger(__name__)
 
-#: "fast": the KV-cache loop of `generation.fast_gpt`; "hf": transformers' `generate`.
+#: "fast": the KV-cache loop of `generation.gpt.decoding`; "hf": transformers' `generate`.
 DECODERS = ("fast", "hf")
 
 BOS_FLAG = "prepend_bos"
-TRAIN_SUMMARY = "train_summary.json"  # written by generation.train_gpt next to the weights
+TRAIN_SUMMARY = "train_summary.json"  # written by generation.training.train_gpt next to the weights
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 #: Decoding parameters a preset may set; anything else is a typo and is refused.
@@ -114,7 +114,7 @@ class FirstTokenBan(LogitsProcessor):
 
 class NoRepeatNGrams(LogitsProcessor):
     """For `generate`: transformers' no-repeat-n-gram rule with the layout tokens left free
-    (`generation.fast_gpt.ban_repeated_ngrams`), so both decoders write the same jokes."""
+    (`generation.gpt.decoding.ban_repeated_ngrams`), so both decoders write the same jokes."""
 
     def __init__(self, size: int, free: torch.Tensor) -> None:
         self.size = size
@@ -188,7 +188,7 @@ def _detect_prepend_bos(name: str | Path, lm: Any) -> bool:
     """Whether the model was trained on `<bos> joke <eos>` and so wants bos before the prompt.
 
     An explicit `prepend_bos` in the saved config or generation config decides; otherwise a
-    `train_summary.json` next to the weights marks a model from our `generation.train_gpt`,
+    `train_summary.json` next to the weights marks a model from our `generation.training.train_gpt`,
     which trains that way. Anything else (the original hub model) gets the bare prompt.
     """
     for source in (lm.generation_config, lm.config):
@@ -213,7 +213,7 @@ class GptBackend:
         decoder: str = "fast",
         one_thread_below_rows: int | None = None,
     ) -> None:
-        """`decoder`: "fast" (the KV-cache loop of `generation.fast_gpt`) or "hf" (`generate`).
+        """`decoder`: "fast" (the KV-cache loop of `generation.gpt.decoding`) or "hf" (`generate`).
         `one_thread_below_rows`: see `FastDecoder` (fast decoder only)."""
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {DECODERS}")
@@ -294,7 +294,7 @@ class GptBackend:
         `prepend_bos=None` detects it (see the module docstring).
         `threads` sets torch's intra-op threads (a process-wide setting); None or 0 leaves it.
         `quantize`: "int8" (row-wise, batch-invariant, CPU), "int8-fbgemm", "bf16", None/"none"; see
-        `generation.quantize`. `decoder`: "fast" or "hf" (see `__init__`).
+        `generation.gpt.quantize`. `decoder`: "fast" or "hf" (see `__init__`).
         """
         if threads:
             torch.set_num_threads(threads)
