@@ -1,8 +1,9 @@
 """All configuration of the bot, read once from the environment or `.env`.
 
-One class so that a newcomer finds every knob in one place; the layers below (`generation`,
-`storage`) take plain arguments, so they stay usable without it and never read the environment
-behind the caller's back.
+The one place a default lives, so that a newcomer finds every knob here. The layers below never
+read the environment behind the caller's back: `generation` takes a typed `GenerationConfig`
+built from these fields (`Settings.generation()`), `storage` takes plain arguments. The fields
+marked "tuning" are benchmark knobs (README, "Tuning"); a user running the bot needs none of them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from generation.config import (
+    DiffuSeqSampler,
+    GenerationConfig,
+    GptDecoder,
+    GptDType,
+    GptQuantize,
+)
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_GPT_MODEL = str(ROOT / "models" / "gpt")
@@ -36,10 +45,10 @@ class Settings(BaseSettings):
     # Generation: models
     gpt_model: str = DEFAULT_GPT_MODEL
     gpt_tokenizer: str | None = None
-    gpt_dtype: str = "float32"  # float32 | bfloat16
+    gpt_dtype: GptDType = "float32"  # tuning
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
-    gpt_quantize: str = "int8"  # int8 | int8-fbgemm | bf16 | none (generation/gpt/quantize.py)
-    gpt_decoder: str = "fast"  # fast: KV-cache loop (generation/gpt/decoding.py) | hf: generate()
+    gpt_quantize: GptQuantize = "int8"  # tuning: CPU kernels (generation/gpt/quantize.py)
+    gpt_decoder: GptDecoder = "fast"  # tuning: fast: own KV-cache loop | hf: generate()
     # decoding steps with fewer rows run on one torch thread (generation/gpt/decoding.py); 0: none
     # (the prompt pass and attention always do); unset: from the model's size
     gpt_one_thread_below_rows: int | None = Field(default=None, ge=0)
@@ -55,7 +64,7 @@ class Settings(BaseSettings):
     gpt_temperature: float = 0.6
     gpt_top_p: float = 0.9
     diffuseq_steps: int = 10
-    diffuseq_sampler: str = "renoise"  # renoise | dpm | ddim | ancestral (see generation/diffuseq)
+    diffuseq_sampler: DiffuSeqSampler = "renoise"
     diffuseq_mbr: int = 1
 
     # Generation: best of N (generation/selection.py): candidates drawn per joke, the reader's
@@ -85,6 +94,10 @@ class Settings(BaseSettings):
     max_prompt_chars: int = 64
     max_prompt_words: int = 5
     store_user_names: bool = False
+
+    def generation(self, **overrides: object) -> GenerationConfig:
+        """The generation layer's view of these settings."""
+        return GenerationConfig.from_settings(self, **overrides)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -32,8 +32,6 @@ from storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
 
-POLLING_BACKOFF_MIN_S = 1.0
-POLLING_BACKOFF_MAX_S = 5.0
 APOLOGY_S = 3.0  # after the grace period: time to tell users their joke was not finished
 CONFIRM_TIMEOUT_S = 3.0
 
@@ -215,10 +213,10 @@ def make_bot(settings: Settings, token: str) -> Bot:
 
 
 def settings_backoff(settings: Settings) -> BackoffConfig:
-    """The polling backoff from settings (POLLING_BACKOFF_MIN_S / _MAX_S when defined)."""
+    """The pauses between failed getUpdates calls (POLLING_BACKOFF_MIN_S / _MAX_S)."""
     return polling_backoff(
-        getattr(settings, "polling_backoff_min_s", POLLING_BACKOFF_MIN_S),
-        getattr(settings, "polling_backoff_max_s", POLLING_BACKOFF_MAX_S),
+        settings.polling_backoff_min_s,
+        settings.polling_backoff_max_s,
     )
 
 
@@ -245,14 +243,13 @@ async def create_app(
         )
         stack.push_async_callback(engine.dispose)
         sessionmaker = storage.make_sessionmaker(engine)
-        registry = registry or build_registry(settings)
+        registry = registry or build_registry(settings.generation())
         # The default method's model (and any required one) loads before the bot answers; optional
         # ones (DiffuSeq) load in the worker once it is idle, so they do not delay the first joke.
         preload, load_later = registry.startup_order(settings.default_method)
         service = GenerationService.from_config(
             registry,
-            settings,
-            torch_threads=settings.torch_threads or None,
+            settings.generation(),
             stop_grace_s=settings.shutdown_grace_s,
             preload=preload,
             load_later=load_later,

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from generation.config import GenerationConfig
 from generation.registry import GPT, MethodRegistry, build_registry
 from generation.service import GenerationService
 from generation.types import GenerationError, GenerationRequest, Joke
@@ -72,11 +73,11 @@ def format_joke(joke: Joke, as_json: bool, prompt: str | None = None) -> str:
     return " ".join(joke.text.split())  # one joke per line: a dialogue's turns joined by spaces
 
 
-def _missing_model(settings: object, registry: MethodRegistry, method: str) -> str | None:
+def _missing_model(config: GenerationConfig, registry: MethodRegistry, method: str) -> str | None:
     """A clear message when the method's local model folder does not exist, else None."""
     if registry.method(method).backend_key != GPT:
         return None
-    model = str(getattr(settings, "gpt_model", ""))
+    model = config.gpt_model
     looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1
     if looks_local and not Path(model).expanduser().exists():
         return (
@@ -90,10 +91,13 @@ def _missing_model(settings: object, registry: MethodRegistry, method: str) -> s
 
 
 async def _run(
-    registry: MethodRegistry, settings: object, request: GenerationRequest, timeout: float | None
+    registry: MethodRegistry,
+    config: GenerationConfig,
+    request: GenerationRequest,
+    timeout: float | None,
 ) -> list[Joke]:
     service = GenerationService.from_config(
-        registry, settings, batch_window_ms=0.0, preload=[request.method]
+        registry, config, batch_window_ms=0.0, preload=[request.method]
     )
     await service.start()
     try:
@@ -104,7 +108,7 @@ async def _run(
 
 async def _run_many(
     registry: MethodRegistry,
-    settings: object,
+    config: GenerationConfig,
     requests: Sequence[GenerationRequest],
     timeout: float | None,
 ) -> list[list[Joke] | GenerationError]:
@@ -115,7 +119,7 @@ async def _run_many(
     """
     service = GenerationService.from_config(
         registry,
-        settings,
+        config,
         preload=[requests[0].method],
         queue_depth=len(requests) + 1,
         timeout_s=timeout or 24 * 3600.0,
@@ -173,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from settings import get_settings  # CLIs may read settings; library code takes arguments
 
     settings = get_settings()
-    registry = build_registry(settings)
+    config = settings.generation()
+    registry = build_registry(config)
     if args.list:
         for info in registry.methods():
             params = json.dumps(info.params, ensure_ascii=False, sort_keys=True)
@@ -190,10 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("a prompt is required (or --list)")
     if args.count < 1:
         parser.error("-n must be at least 1")
-    method = args.method or getattr(settings, "default_method", GPT)
+    method = args.method or settings.default_method
     if method not in registry:
         parser.error(f"unknown method {method!r}; known: {', '.join(registry.names())}")
-    missing = _missing_model(settings, registry, method)
+    missing = _missing_model(config, registry, method)
     if missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
@@ -204,14 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for w in words
         ]
         try:
-            results = asyncio.run(_run_many(registry, settings, requests, args.timeout))
+            results = asyncio.run(_run_many(registry, config, requests, args.timeout))
         except GenerationError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         return _print_many(words, results, args.json)
     request = GenerationRequest(prompt=args.prompt, method=method, count=args.count, seed=args.seed)
     try:
-        jokes = asyncio.run(_run(registry, settings, request, args.timeout))
+        jokes = asyncio.run(_run(registry, config, request, args.timeout))
     except GenerationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

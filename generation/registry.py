@@ -6,21 +6,21 @@ start-up); methods that name the same backend share it (`gpt` and `gpt-sample` r
 `GptBackend`). An optional backend (DiffuSeq) that cannot be imported or loaded takes its methods
 out of the list with a logged warning instead of failing the bot.
 
-`build_registry(config)` builds the project's standard methods from a settings-like object
-(`settings.Settings`, a `RegistryConfig`, or anything with the same attribute names).
+`build_registry(config)` builds the project's standard methods from a `GenerationConfig`
+(`Settings.generation()`).
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from generation.config import GenerationConfig
 from generation.types import Backend, GenerationError, MethodInfo, UnknownMethod
 
 log = logging.getLogger(__name__)
@@ -202,45 +202,12 @@ class MethodRegistry:
             return backend
 
 
-@dataclass(slots=True)
-class RegistryConfig:
-    """The settings `build_registry` reads; field names match `settings.Settings`."""
-
-    gpt_model: str = "models/gpt"
-    gpt_tokenizer: str | None = None
-    gpt_dtype: str = "float32"
-    gpt_prepend_bos: bool | None = None
-    gpt_quantize: str = "int8"
-    gpt_decoder: str = "fast"
-    gpt_one_thread_below_rows: int | None = None
-    device: str = "cpu"
-    torch_threads: int = 0
-    gpt_max_length: int = 20
-    gpt_max_new_tokens: int = 48
-    gpt_num_beams: int = 10
-    gpt_temperature: float = 0.6
-    gpt_top_p: float = 0.9
-    gpt_candidates: int = 1
-    gpt_sample_candidates: int = 1
-    diffuseq_candidates: int = 1
-    diffuseq_model: str = "models/diffuseq"
-    enable_diffuseq: bool = True
-    diffuseq_steps: int = 10
-    diffuseq_sampler: str = "renoise"
-    diffuseq_mbr: int = 1
-
-    @classmethod
-    def from_object(cls, source: object = None, /, **overrides: Any) -> RegistryConfig:
-        """Copy matching attributes from any settings-like object (missing ones keep defaults)."""
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            if source is not None and hasattr(source, item.name):
-                values[item.name] = getattr(source, item.name)
-        values.update(overrides)
-        return cls(**values)
+def RegistryConfig(**overrides: Any) -> GenerationConfig:
+    """The project's defaults with `overrides`; kept while callers move to GenerationConfig."""
+    return GenerationConfig.defaults(**overrides)
 
 
-def gpt_length_params(config: RegistryConfig) -> dict[str, int]:
+def gpt_length_params(config: GenerationConfig) -> dict[str, int]:
     """`max_new_tokens` when set (> 0), else the original's `max_length` (tokens in all).
 
     Our model's tokens are short and it ends every joke with <|endoftext|>, so a generous
@@ -252,7 +219,7 @@ def gpt_length_params(config: RegistryConfig) -> dict[str, int]:
     return {"max_length": int(config.gpt_max_length)}
 
 
-def gpt_presets(config: RegistryConfig) -> dict[str, dict[str, Any]]:
+def gpt_presets(config: GenerationConfig) -> dict[str, dict[str, Any]]:
     length = gpt_length_params(config)
     return {
         GPT: {
@@ -272,7 +239,7 @@ def gpt_presets(config: RegistryConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def diffuseq_preset(config: RegistryConfig) -> dict[str, Any]:
+def diffuseq_preset(config: GenerationConfig) -> dict[str, Any]:
     return {
         "steps": int(config.diffuseq_steps),
         "sampler": str(config.diffuseq_sampler),
@@ -280,7 +247,7 @@ def diffuseq_preset(config: RegistryConfig) -> dict[str, Any]:
     }
 
 
-def _gpt_loader(config: RegistryConfig) -> BackendLoader:
+def _gpt_loader(config: GenerationConfig) -> BackendLoader:
     def load() -> Backend:
         from generation.gpt.backend import GptBackend
 
@@ -299,32 +266,24 @@ def _gpt_loader(config: RegistryConfig) -> BackendLoader:
     return load
 
 
-def _diffuseq_loader(config: RegistryConfig) -> BackendLoader:
+def _diffuseq_loader(config: GenerationConfig) -> BackendLoader:
     def load() -> Backend:
-        from generation.diffuseq import DiffuSeqBackend  # written separately; may be missing
+        from generation.diffuseq import DiffuSeqBackend
 
-        loader = DiffuSeqBackend.from_pretrained
-        try:
-            accepted = inspect.signature(loader).parameters
-        except (TypeError, ValueError):
-            accepted = {}
-        extra: dict[str, Any] = {}
-        if "device" in accepted:
-            extra["device"] = config.device
-        if "threads" in accepted and config.torch_threads:
-            extra["threads"] = config.torch_threads
-        return loader(config.diffuseq_model, **extra)
+        threads = config.torch_threads or None
+        return DiffuSeqBackend.from_pretrained(
+            config.diffuseq_model, device=config.device, threads=threads
+        )
 
     return load
 
 
-def build_registry(config: object = None, /, **overrides: Any) -> MethodRegistry:
+def build_registry(config: GenerationConfig | None = None, /, **overrides: Any) -> MethodRegistry:
     """The project's methods: `gpt`, `gpt-sample`, and `diffuseq` when enabled and present.
 
-    `config` is `settings.Settings`, a `RegistryConfig` or any object with those attribute names;
-    keyword overrides win. Nothing is loaded here.
+    `config`: default `GenerationConfig.defaults()`; keyword overrides win. Nothing is loaded here.
     """
-    cfg = RegistryConfig.from_object(config, **overrides)
+    cfg = (config or GenerationConfig.defaults()).but(**overrides)
     registry = MethodRegistry()
     registry.add_backend(GPT, _gpt_loader(cfg))
     presets = gpt_presets(cfg)

@@ -1,7 +1,10 @@
 """Shared test fixtures; the tiny real models live in `tests/fixtures_models.py`, the local Bot API
-server fixture in `tests/bot_harness.py`."""
+server fixture in `tests/bot_harness.py` (an aiogram Bot on it in `tests/local_api.py`), the
+generation service fixture in `tests/generation_fakes.py`."""
 
 from tests.bot_harness import api
 from tests.fixtures_models import one_torch_thread, tiny_gpt_dir, tiny_gpt_split
+from tests.generation_fakes import make_service
+from tests.local_api import bot
 
-__all__ = ["api", "one_torch_thread", "tiny_gpt_dir", "tiny_gpt_split"]
+__all__ = ["api", "bot", "make_service", "one_torch_thread", "tiny_gpt_dir", "tiny_gpt_split"]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from generation.registry import MethodRegistry, RegistryConfig, build_registry
+from generation.config import GenerationConfig
+from generation.registry import MethodRegistry, build_registry
 from generation.types import GenerationError, UnknownMethod
 from settings import Settings
 
@@ -31,7 +32,7 @@ def test_build_registry_from_settings_lists_methods_in_order(tmp_path: Path) -> 
     settings = Settings(
         _env_file=None, gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(tmp_path / "none")
     )
-    registry = build_registry(settings)
+    registry = build_registry(settings.generation())
     infos = registry.methods()
     assert [i.name for i in infos] == ["gpt", "gpt-sample"]  # no DiffuSeq folder: not offered
     assert [i.display_name for i in infos] == ["GPT", "GPT (sampling)"]
@@ -41,14 +42,15 @@ def test_build_registry_from_settings_lists_methods_in_order(tmp_path: Path) -> 
 
 
 def test_plain_config_and_overrides() -> None:
-    registry = build_registry(RegistryConfig(gpt_num_beams=4), enable_diffuseq=False)
+    registry = build_registry(GenerationConfig.defaults(gpt_num_beams=4), enable_diffuseq=False)
     assert registry.method("gpt").params["num_beams"] == 4
     registry = build_registry(None, gpt_max_new_tokens=0, enable_diffuseq=False)
     assert registry.method("gpt").params["max_length"] == 20
 
 
 def test_gpt_methods_share_one_backend(tiny_gpt_dir: Path) -> None:
-    registry = build_registry(RegistryConfig(gpt_model=str(tiny_gpt_dir), enable_diffuseq=False))
+    config = GenerationConfig.defaults(gpt_model=str(tiny_gpt_dir), enable_diffuseq=False)
+    registry = build_registry(config)
     assert registry.backend("gpt") is registry.backend("gpt-sample")
     assert registry.backend("gpt").model_id == tiny_gpt_dir.name
 
@@ -100,7 +102,7 @@ def test_broken_diffuseq_is_dropped_with_a_warning(
     folder = tmp_path / "diffuseq"
     folder.mkdir()  # exists, but holds no model
     registry = build_registry(
-        RegistryConfig(gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(folder))
+        GenerationConfig.defaults(gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(folder))
     )
     assert registry.names() == ["gpt", "gpt-sample", "diffuseq"]
     registry.add_backend("echo", EchoBackend())
@@ -116,5 +118,6 @@ def test_broken_diffuseq_is_dropped_with_a_warning(
 
 def test_diffuseq_disabled_by_setting(tmp_path: Path) -> None:
     (tmp_path / "diffuseq").mkdir()
-    config = RegistryConfig(diffuseq_model=str(tmp_path / "diffuseq"), enable_diffuseq=False)
+    folder = str(tmp_path / "diffuseq")
+    config = GenerationConfig.defaults(diffuseq_model=folder, enable_diffuseq=False)
     assert "diffuseq" not in build_registry(config).names()
