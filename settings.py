@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from generation.config import (
@@ -104,7 +104,10 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             parts = value.replace(";", ",").split(",")
-            return frozenset(int(part) for part in parts if part.strip())
+            ids = [part.strip() for part in parts if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in ids):
+                raise ValueError("expected numeric Telegram user ids, separated by commas")
+            return frozenset(int(part) for part in ids)
         if isinstance(value, int):
             return frozenset({value})
         return value
@@ -118,6 +121,18 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def explain(error: ValidationError) -> str:
+    """One line per wrong setting, named as the user sets it: a start-up error that reads like a
+    stack trace sends people looking in the wrong place."""
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        problems.append(f"{name}: {item['msg']}{shown}")
+    return "; ".join(problems)
+
+
 __all__ = [
     "DEFAULT_CHECKS",
     "DEFAULT_DIFFUSEQ_MODEL",
@@ -125,5 +140,6 @@ __all__ = [
     "DEFAULT_JUDGE",
     "ROOT",
     "Settings",
+    "explain",
     "get_settings",
 ]

@@ -11,10 +11,10 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from bot.startup_gc import pause_collection
-from settings import Settings, get_settings
+from settings import Settings, explain, get_settings
 
 NO_TOKEN = (
     "BOT_TOKEN is not set: put BOT_TOKEN=<token from @BotFather> into the environment or .env, "
@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="local mode: address to listen on")
     parser.add_argument("--port", type=int, default=8081, help="local mode: port (0 = any free)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks of start-up errors"
+    )
     return parser.parse_args(argv)
 
 
@@ -71,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     # transformers' "Loading weights" bar is for notebooks; in a service log it is noise. Read
     # once when transformers is imported (in the generation worker, later).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        if args.verbose:
+            raise
+        print(f"Cannot start: {explain(error)}", file=sys.stderr)
+        return 1
     from bot.redaction import install_token_redaction
 
     install_token_redaction(settings.token())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -44,3 +48,25 @@ def test_a_misspelt_choice_fails_at_start(
     monkeypatch.setenv(name.upper(), value)
     with pytest.raises(ValidationError, match=name):
         Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [({"ADMIN_IDS": "abc"}, "ADMIN_IDS"), ({"GPT_QUANTIZE": "int9"}, "GPT_QUANTIZE")],
+)
+def test_a_wrong_setting_stops_the_bot_with_one_line(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env here
+        env={**os.environ, "PYTHONPATH": str(root), "BOT_TOKEN": "1:x", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Cannot start: ") and named in lines[0]
+    assert "Traceback" not in run.stderr
