@@ -190,7 +190,8 @@ class MethodRegistry:
             try:
                 backend = loader()
             except Exception as error:
-                reason = f"{type(error).__name__}: {error}"
+                expected = isinstance(error, GenerationError)
+                reason = str(error) if expected else f"{type(error).__name__}: {error}"
                 if key in self._optional:
                     with self._lock:
                         self._failed[key] = reason
@@ -247,11 +248,24 @@ def diffuseq_preset(config: GenerationConfig) -> dict[str, Any]:
     }
 
 
+def named(setting: str, value: str, load: Callable[..., Backend]) -> Callable[..., Backend]:
+    """`load`, whose errors name the setting that chose what failed to load: the person who
+    reads "Cannot start" then knows what to change."""
+
+    def call(*args: Any, **kwargs: Any) -> Backend:
+        try:
+            return load(*args, **kwargs)
+        except Exception as error:
+            raise GenerationError(f"{setting}={value}: {type(error).__name__}: {error}") from error
+
+    return call
+
+
 def _gpt_loader(config: GenerationConfig) -> BackendLoader:
     def load() -> Backend:
         from generation.gpt.backend import GptBackend
 
-        return GptBackend.from_pretrained(
+        return named("GPT_MODEL", config.gpt_model, GptBackend.from_pretrained)(
             config.gpt_model,
             tokenizer=config.gpt_tokenizer or None,
             device=config.device,
@@ -271,7 +285,7 @@ def _diffuseq_loader(config: GenerationConfig) -> BackendLoader:
         from generation.diffuseq import DiffuSeqBackend
 
         threads = config.torch_threads or None
-        return DiffuSeqBackend.from_pretrained(
+        return named("DIFFUSEQ_MODEL", config.diffuseq_model, DiffuSeqBackend.from_pretrained)(
             config.diffuseq_model, device=config.device, threads=threads
         )
 

@@ -63,8 +63,14 @@ class Worker:
         try:
             self._prepare()
         except BaseException as error:
-            log.exception("generation worker failed to start")
-            failure = error if isinstance(error, GenerationError) else GenerationError(str(error))
+            # The caller of start() reports the failure (the bot: one "Cannot start" line); the
+            # traceback is for whoever runs with DEBUG logging.
+            expected = isinstance(error, GenerationError)
+            if expected:
+                log.debug("generation worker failed to start", exc_info=True)
+            else:
+                log.exception("generation worker failed to start")
+            failure = error if expected else GenerationError(str(error))
             call_on_loop(loop, settle, ready, None, failure)
             return
         call_on_loop(loop, settle, ready, None, None)

@@ -52,7 +52,11 @@ def test_a_misspelt_choice_fails_at_start(
 
 @pytest.mark.parametrize(
     ("env", "named"),
-    [({"ADMIN_IDS": "abc"}, "ADMIN_IDS"), ({"GPT_QUANTIZE": "int9"}, "GPT_QUANTIZE")],
+    [
+        ({"ADMIN_IDS": "abc"}, "ADMIN_IDS"),
+        ({"GPT_QUANTIZE": "int9"}, "GPT_QUANTIZE"),
+        ({"GPT_MODEL": "/nonexistent"}, "GPT_MODEL=/nonexistent"),
+    ],
 )
 def test_a_wrong_setting_stops_the_bot_with_one_line(
     tmp_path: Path, env: dict[str, str], named: str
@@ -61,7 +65,14 @@ def test_a_wrong_setting_stops_the_bot_with_one_line(
     run = subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,  # no .env here
-        env={**os.environ, "PYTHONPATH": str(root), "BOT_TOKEN": "1:x", **env},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(root),
+            "BOT_TOKEN": "1:x",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'jokes.db'}",
+            "TELEGRAM_API_URL": "http://127.0.0.1:9",  # never reached: the start fails first
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
