@@ -2,15 +2,17 @@
 
     api = LocalBotApi()            # or LocalBotApi(token="123:abc", port=8081)
     await api.start()              # serves http://127.0.0.1:<port>
-    bot = api.make_bot()           # Bot(token, session with TelegramAPIServer.from_base(api.url))
+    # point the bot at it: AiohttpSession(api=TelegramAPIServer.from_base(api.url))
     api.send_text(1, "кот")        # a user writes; the bot gets it from getUpdates
     reply = await api.wait_for_bot_message(1)
 
 `api.faults` makes calls fail like Telegram sometimes does; `api.url + "/"` is a web chat page.
+The files: server.py (HTTP), methods/ (the Bot API methods), state.py (what it remembers),
+users.py (the people writing), driver.py (lookups and waits), faults.py, webchat.py.
 """
 
 from local_telegram.faults import Fault, FaultInjector, InjectedFault
-from local_telegram.methods import ApiError
+from local_telegram.params import ApiError
 from local_telegram.records import (
     ApiCall,
     CallbackAnswer,

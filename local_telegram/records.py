@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from local_telegram.formatting import Entity
+from local_telegram.entities import Entity
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ class ChatMessage:
     extra: dict[str, Any] = field(default_factory=dict)  # sticker, photo, new_chat_members, ...
     reply_to: ChatMessage | None = None
     update_id: int | None = None  # for users' messages: the update that carried it
-    parse_mode: str | None = None  # what the bot asked for
-    source_text: str | None = None  # the bot's text before parse_mode was applied
+    parse_mode: str | None = None  # what the bot asked for; recorded, never applied
     edits: list[Edit] = field(default_factory=list)
     edit_date: int | None = None
     deleted: bool = False

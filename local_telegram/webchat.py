@@ -108,7 +108,7 @@ def _state(api: LocalBotApi, since: int) -> dict[str, Any]:
                 for row in chat.reply_keyboard.get("keyboard", [])
             ]
     return {
-        "seq": api._seq,
+        "seq": api.seq,
         "messages": messages,
         "toasts": toasts,
         "typing_ms": typing_ms,
@@ -126,16 +126,16 @@ async def _messages(request: web.Request) -> web.Response:
         wait = min(float(request.query.get("wait", "0")), MAX_WAIT_S)
     except ValueError:
         return web.json_response({"error": "bad since/wait"}, status=400)
-    if since > api._seq:  # the server restarted: start over
+    if since > api.seq:  # the server restarted: start over
         since = 0
-    if wait > 0 and since == api._seq and not api.closing:
+    if wait > 0 and since == api.seq and not api.closing:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while since == api._seq and not api.closing:
+        while since == api.seq and not api.closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            changed = api._changed
+            changed = api.changed
             try:
                 await asyncio.wait_for(changed.wait(), remaining)
             except TimeoutError:

@@ -18,8 +18,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import BotApp, create_app
-from local_telegram import LocalBotApi
 from settings import Settings
+from tests.local_api import LocalBotApi
 
 TOKEN = "100000:e2e-test-token"
 

@@ -26,9 +26,10 @@ import pytest
 from bot.app import BotApp, create_app
 from bot.resilience import polling_backoff
 from generation.registry import MethodRegistry
-from local_telegram import ChatMessage, LocalBotApi
+from local_telegram import ChatMessage
 from settings import Settings
 from tests.bot_harness import TOKEN, RunningBot, make_settings
+from tests.local_api import LocalBotApi
 
 FAST_BACKOFF = polling_backoff(0.05, 0.2)
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ import pytest
 
 from generation.registry import MethodRegistry
 from generation.selection import Selector
-from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot, make_settings, running_bot
+from tests.local_api import LocalBotApi
 
 USER = 601
 ADMIN = 602

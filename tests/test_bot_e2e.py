@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
+from tests.local_api import LocalBotApi
 
 USER = 501
 OTHER = 502

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     FakeModel,
@@ -23,6 +22,7 @@ from tests.fault_kit import (
     running_fake_bot,
     wait_for,
 )
+from tests.local_api import LocalBotApi
 
 __all__ = ["env", "model"]
 

@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import event
 
 import storage
-from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import (
     ROOT,
@@ -33,6 +32,7 @@ from tests.fault_kit import (
     model,
     running_fake_bot,
 )
+from tests.local_api import LocalBotApi
 
 __all__ = ["env", "model"]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import (
     FakeModel,
@@ -25,6 +24,7 @@ from tests.fault_kit import (
     running_fake_bot,
     wait_long_poll,
 )
+from tests.local_api import LocalBotApi
 
 __all__ = ["env", "model"]
 

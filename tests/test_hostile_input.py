@@ -17,9 +17,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from local_telegram import LocalBotApi
 from tests.bot_harness import RunningBot
 from tests.fault_kit import ask, env, errors, idle, model, running_fake_bot
+from tests.local_api import LocalBotApi
 
 __all__ = ["env", "model"]
 

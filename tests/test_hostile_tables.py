@@ -33,9 +33,9 @@ import pytest
 import pytest_asyncio
 from aiogram.types import Update
 
-from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import idle, running_fake_bot
+from tests.local_api import LocalBotApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

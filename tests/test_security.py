@@ -21,7 +21,6 @@ import pytest
 
 import storage
 from bot.redaction import MASK, TokenRedactor, install_token_redaction
-from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import (
     FAKE_BOT_CMD,
@@ -35,6 +34,7 @@ from tests.fault_kit import (
     running_fake_bot,
     wait_for,
 )
+from tests.local_api import LocalBotApi
 
 __all__ = ["env", "model"]
 

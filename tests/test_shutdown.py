@@ -22,7 +22,6 @@ from typing import Any
 from bot.app import BotApp, create_app
 from bot.resilience import polling_backoff
 from bot.updates import OffsetFile
-from local_telegram import LocalBotApi
 from tests.fault_kit import (
     FAKE_BOT_CMD,
     FAST_BACKOFF,
@@ -38,6 +37,7 @@ from tests.fault_kit import (
     wait_for,
     wait_long_poll,
 )
+from tests.local_api import LocalBotApi
 
 USER = 901
 GROUP = -100901

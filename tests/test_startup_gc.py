@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot import startup_gc
-from local_telegram import LocalBotApi
 from tests.bot_harness import TOKEN, make_settings, running_bot
+from tests.local_api import LocalBotApi
 
 
 @pytest.fixture(autouse=True)
