@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import storage
 from bot import texts
 from bot.keyboards import joke_keyboard, retry_keyboard
+from bot.resilience import telegram_refused
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
 from generation.types import GenerationBusy, GenerationError, GenerationRequest, Joke
@@ -257,10 +258,13 @@ class JokeTeller:
                 reply_markup=joke_keyboard(joke_id, 0, 0, self.display_name(joke.method)),
                 reply_to_message_id=reply_to,
             )
-        except BaseException:
-            with contextlib.suppress(storage.StorageError):
-                async with self.sessionmaker() as session:
-                    await storage.delete_joke(session, joke_id)
+        except BaseException as error:
+            # A copy may have reached the user unless Telegram refused the message: keep the joke
+            # then, so that every copy's buttons find it (votes key on the joke, not the message).
+            if telegram_refused(error):
+                with contextlib.suppress(storage.StorageError):
+                    async with self.sessionmaker() as session:
+                        await storage.delete_joke(session, joke_id)
             raise
         task = asyncio.create_task(self.note_message(joke_id, chat_id, message.message_id))
         self._bookkeeping.add(task)

@@ -22,7 +22,8 @@ A retried sendMessage can duplicate a message: when Telegram did send it but the
 (a 502 from a proxy after the fact, a dropped connection), the retry sends it again. We accept
 that on purpose: the alternative is a joke that never arrives, or one whose buttons point at a
 joke we deleted as "not sent". With the retry the user sees the joke twice at worst, and both
-copies carry working buttons (they name the same stored joke). Edits and callback answers are
+copies carry working buttons (they name the same stored joke, which is kept unless Telegram
+refused the message: `telegram_refused`). Edits and callback answers are
 idempotent; a retried answerCallbackQuery whose first attempt did get through is answered
 "query is too old" by Telegram, which here counts as success.
 """
@@ -41,9 +42,13 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import AnswerCallbackQuery, GetUpdates, SendChatAction, TelegramMethod
 from aiogram.types import Update
@@ -152,6 +157,22 @@ def salvage_updates(bot: Bot, items: Any) -> list[Update]:
             )
             updates.append(Update(update_id=update_id))
     return updates
+
+
+def telegram_refused(error: BaseException) -> bool:
+    """Whether Telegram answered that it did not do what was asked (4xx, flood control not
+    waited out), as opposed to an error after which the message may well have been sent: a lost
+    or undecodable answer, a 5xx, a timeout, a cancelled handler. Only a refusal proves that no
+    copy of a message reached the user."""
+    refused = (
+        TelegramBadRequest,
+        TelegramForbiddenError,
+        TelegramNotFound,
+        TelegramUnauthorizedError,
+        TelegramEntityTooLarge,
+        TelegramRetryAfter,
+    )
+    return isinstance(error, refused)
 
 
 def brief(exc: Exception) -> str:
