@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     install_token_redaction(settings.token())
     if args.local:
-        return _run_reporting(run_local(settings, args.host, args.port))
+        code = _run_reporting(run_local(settings, args.host, args.port))
+        exit_now_if_a_model_is_still_running(code)
+        return code
     if not settings.token():
         print(NO_TOKEN, file=sys.stderr)
         return 2
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return failed
     from bot.app import run
 
-    return _run_reporting(run(settings))
+    code = _run_reporting(run(settings))
+    exit_now_if_a_model_is_still_running(code)
+    return code
 
 
 def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
@@ -126,6 +130,25 @@ def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
             return 1
         raise
     return 0
+
+
+def exit_now_if_a_model_is_still_running(code: int) -> None:
+    """Exit with `code` at once when a generation outlived the shutdown grace.
+
+    Python's normal exit would finalise the interpreter under a thread that is still inside
+    torch, and the C++ runtime then aborts the process (SIGABRT, "terminate called without an
+    active exception") after the bot had shut down cleanly. By now every vote is committed, the
+    offsets are confirmed and the users have had their apology: nothing is left to flush but the
+    log.
+    """
+    import threading
+
+    if any(t.name == "generation-worker" and t.is_alive() for t in threading.enumerate()):
+        logging.getLogger(__name__).warning("a generation was still running; exiting without it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

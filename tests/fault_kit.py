@@ -39,7 +39,8 @@ class FakeModel:
     """A backend whose behaviour the test sets: `mode` and `delay` can change between calls.
 
     modes: "ok" (prompt + a short punchline), "raise", "empty", "garbage" (special tokens and
-    replacement characters only), "wrong-count" (one text too many).
+    replacement characters only), "wrong-count" (one text too many), "torch" (as "ok", but the
+    delay is spent computing in torch instead of sleeping).
     """
 
     model_id = "fake-model"
@@ -58,7 +59,9 @@ class FakeModel:
     ) -> list[str]:
         self.calls += 1
         self.started.set()
-        if self.delay:
+        if self.delay and self.mode == "torch":
+            spin_torch(self.delay)
+        elif self.delay:
             time.sleep(self.delay)
         if self.mode == "raise":
             raise RuntimeError("the model fell over")
@@ -69,6 +72,17 @@ class FakeModel:
         if self.mode == "wrong-count":
             return [f"{p} раз." for p in prompts] + ["лишний"]
         return [f"{p} — сказал кот. И ушёл спать." for p in prompts]
+
+
+def spin_torch(seconds: float) -> None:
+    """Busy inside torch's C++ runtime for `seconds`, like a real model call: a process that
+    exits normally under such a thread is aborted by the runtime (SIGABRT)."""
+    import torch
+
+    matrix = torch.randn(256, 256)
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        matrix = torch.tanh(matrix @ matrix)
 
 
 def fake_registry(model: FakeModel | None = None) -> MethodRegistry:
@@ -198,14 +212,16 @@ FAKE_BOT_CMD = "import tests.fault_kit as k; k.main()"
 
 def main() -> None:
     """`python -m bot` with the fake model: `bot.__main__.main()` as is, `build_registry`
-    replaced. FAKE_DELAY_S sets the model's delay; the polling backoff is sub-second."""
+    replaced. FAKE_DELAY_S and FAKE_MODE set the model's delay and mode; the polling backoff is
+    sub-second."""
     import sys
 
     import bot.app
 
-    delay = float(os.environ.get("FAKE_DELAY_S", "0"))
-    bot.app.build_registry = lambda settings: fake_registry(FakeModel(delay=delay))  # type: ignore[assignment]
-    bot.app.POLLING_BACKOFF_MIN_S, bot.app.POLLING_BACKOFF_MAX_S = 0.05, 0.3
+    model = FakeModel(os.environ.get("FAKE_MODE", "ok"), float(os.environ.get("FAKE_DELAY_S", "0")))
+    bot.app.build_registry = lambda config: fake_registry(model)  # type: ignore[assignment]
+    os.environ.setdefault("POLLING_BACKOFF_MIN_S", "0.05")
+    os.environ.setdefault("POLLING_BACKOFF_MAX_S", "0.3")
     from bot.__main__ import main as bot_main
 
     logging.captureWarnings(True)

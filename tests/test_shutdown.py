@@ -244,3 +244,34 @@ def test_offset_file_is_trusted_only_fresh_and_for_the_same_bot(tmp_path: Path) 
     assert note.take() == 7
     note.save(7, keep_date=True)  # carried over unchanged: keeps its age
     assert json.loads(note.path.read_text())["written_at"] == 5.0e9
+
+
+async def test_sigterm_while_the_model_computes_past_the_grace_exits_0(
+    api: LocalBotApi, tmp_path: Path
+) -> None:
+    """A generation still inside torch when the grace period ends: the user gets the apology
+    and the process exits 0 (a normal interpreter exit under such a thread is a SIGABRT)."""
+    log = (tmp_path / "bot.log").open("w")
+    env = bot_env(
+        api.url, tmp_path / "j.db", FAKE_MODE="torch", FAKE_DELAY_S="60", SHUTDOWN_GRACE_S="0.5"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FAKE_BOT_CMD, cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        await wait_long_poll(api, timeout=60)
+        api.send_text(USER, "Кот")
+        await api.wait_for_chat_action(USER, timeout=10)  # "typing…": the model is at work
+        await asyncio.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+    output = (tmp_path / "bot.log").read_text()
+    assert code == 0, output[-3000:]
+    assert "terminate called" not in output
+    apology = api.last_bot_message(USER)
+    assert apology is not None and "Кот" not in (apology.text or "")
