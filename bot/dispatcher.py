@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import ErrorReporter
 from bot.handlers import build_routers
+from bot.incidents import StorageIncidents
 from bot.joke_teller import JokeTeller
 from bot.middlewares import DbSessionMiddleware, GenerationGuardMiddleware
 from bot.updates import UpdateTracker
@@ -28,14 +29,16 @@ def build_dispatcher(
     Workflow data every handler can ask for: `settings`, `teller`, `sessionmaker`, `service`,
     `update_tracker`, `error_reporter`.
     """
+    incidents = StorageIncidents()
     teller = JokeTeller(
         service=service,
         registry=registry,
         sessionmaker=sessionmaker,
         default_method=settings.default_method,
+        incidents=incidents,
     )
     tracker = tracker or UpdateTracker()
-    reporter = ErrorReporter()
+    reporter = ErrorReporter(incidents)
     dp = Dispatcher(
         settings=settings,
         teller=teller,

@@ -18,13 +18,16 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
+import storage
 from bot import texts
+from bot.incidents import StorageIncidents
 
 log = logging.getLogger(__name__)
 
 
 class ErrorReporter:
-    def __init__(self) -> None:
+    def __init__(self, incidents: StorageIncidents | None = None) -> None:
+        self.incidents = incidents or StorageIncidents()
         self.count = 0
         self.recent: deque[BaseException] = deque(maxlen=50)
 
@@ -36,14 +39,17 @@ class ErrorReporter:
         if isinstance(error, TelegramForbiddenError):  # the user blocked the bot: nobody to tell
             log.info("update %d: %s", update.update_id, error)
             return True
-        log.error(
-            "update %d (%s) failed: %s: %s",
-            update.update_id,
-            _kind(update),
-            type(error).__name__,
-            error,
-            exc_info=error,
-        )
+        if isinstance(error, storage.StorageError):  # one line per incident, not per update
+            self.incidents.failed(f"handle update {update.update_id} ({_kind(update)})", error)
+        else:
+            log.error(
+                "update %d (%s) failed: %s: %s",
+                update.update_id,
+                _kind(update),
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
         with contextlib.suppress(Exception):
             if update.callback_query is not None:
                 await update.callback_query.answer(texts.SOMETHING_WRONG, show_alert=True)

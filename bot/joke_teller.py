@@ -6,7 +6,7 @@ If sending fails the stored joke is removed again, so nothing half-written stays
 
 Remembering the message id runs after the handler has returned (`note_message`): the user has
 the joke by then and must not be told "уже пишу…" while a busy database takes its time with a
-piece of bookkeeping (measured at 100 users: 6 of 300 next words were). The app waits for these
+piece of bookkeeping (under load some were: docs/BENCHMARKS.md §6). The app waits for these
 writes when it shuts down (`finish_bookkeeping`).
 
 Every failure ends in a sentence to the user, never in silence: the model failed or timed out
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import storage
 from bot import texts
+from bot.incidents import StorageIncidents
 from bot.keyboards import joke_keyboard, retry_keyboard
 from bot.resilience import telegram_refused
 from generation.registry import MethodRegistry
@@ -121,8 +122,10 @@ class JokeTeller:
         registry: MethodRegistry,
         sessionmaker: async_sessionmaker[AsyncSession],
         default_method: str,
+        incidents: StorageIncidents | None = None,
     ) -> None:
         self.service = service
+        self.incidents = incidents or StorageIncidents()
         self.registry = registry
         self.sessionmaker = sessionmaker
         self.default_method = default_method
@@ -246,11 +249,12 @@ class JokeTeller:
                     judge_score=joke.judge_score,
                     judge_version=joke.judge_version,
                 )
-        except storage.StorageError:
+        except storage.StorageError as error:
             # unsaved, a joke's buttons would lead nowhere: say so instead of sending it
-            log.exception("could not store a joke")
+            self.incidents.failed("store a joke", error)
             await bot.send_message(chat_id, texts.SAVE_FAILED, reply_to_message_id=reply_to)
             return None
+        self.incidents.succeeded()
         try:
             message = await bot.send_message(
                 chat_id,

@@ -70,6 +70,10 @@ def ensure_parent_dir(url: str | URL) -> None:
         ) from exc
 
 
+WAL_CHECKPOINT_PAGES = 100
+WAL_SIZE_LIMIT_BYTES = 512 * 1024
+
+
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -81,6 +85,12 @@ def _apply_sqlite_pragmas(busy_timeout_ms: int, foreign_keys: bool) -> Any:
             # The busy timeout first: switching to WAL may itself wait for a lock.
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
+            # A small write-ahead log, checkpointed often and truncated back after a checkpoint:
+            # by default it grows to 4 MB before its first checkpoint, so on a disk that had
+            # filled up it takes every byte freed and fills the disk again before any write
+            # can checkpoint it (the checkpoint itself needs a little room in the database).
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            cursor.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
             cursor.close()
         except BaseException:

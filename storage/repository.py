@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Select, case, delete, func, select, update
+from sqlalchemy import Select, case, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,25 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 LIKE, DISLIKE = 1, -1
+
+
+def is_disk_full(exc: DBAPIError) -> bool:
+    return "database or disk is full" in str(exc.orig).lower()
+
+
+async def make_room(session: AsyncSession) -> None:
+    """After SQLITE_FULL: checkpoint the write-ahead log into the database and truncate it.
+
+    Why: the WAL is only checkpointed every 1000 pages, so on a nearly full disk it grows into
+    whatever space is freed and fills it again before any checkpoint runs; no write succeeds
+    and nothing ever shrinks it. A truncating checkpoint needs little space (the log's pages
+    mostly rewrite pages the database already has), so once some is free the next write has
+    room. Best effort: it fails quietly while the disk is still full."""
+    if session.bind.dialect.name != "sqlite":
+        return
+    with contextlib.suppress(DBAPIError):
+        await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        await session.commit()
 
 
 def _guard(
@@ -51,6 +70,8 @@ def _guard(
             except DBAPIError as exc:
                 with contextlib.suppress(DBAPIError):  # the first error is the one to report
                     await session.rollback()
+                if is_disk_full(exc):
+                    await make_room(session)
                 raise error(f"Could not {action}: {exc.orig}") from exc
 
         return wrapper

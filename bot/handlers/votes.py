@@ -11,8 +11,6 @@ without thanks, never thanked without being stored. A failed write is answered w
 
 from __future__ import annotations
 
-import logging
-
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, MaybeInaccessibleMessage
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +21,6 @@ from bot.callbacks import VoteCb
 from bot.joke_teller import JokeTeller
 from bot.keyboards import joke_keyboard
 from bot.replies import answer_query, edit_keyboard
-
-log = logging.getLogger(__name__)
 
 
 async def vote(
@@ -37,8 +33,8 @@ async def vote(
 ) -> None:
     try:
         joke = await storage.get_joke(session, callback_data.joke_id)
-    except storage.StorageError:
-        log.exception("could not read joke %d", callback_data.joke_id)
+    except storage.StorageError as error:
+        teller.incidents.failed(f"read joke {callback_data.joke_id}", error)
         await answer_query(query, texts.VOTE_FAILED, alert=True)
         return
     if joke is None or joke.chat_id != message.chat.id:
@@ -52,10 +48,11 @@ async def vote(
     except storage.JokeNotFound:  # deleted between the lookup and the vote
         await answer_query(query, texts.NOT_FOUND, alert=True)
         return
-    except storage.StorageError:
-        log.exception("could not store a vote")
+    except storage.StorageError as error:
+        teller.incidents.failed("store a vote", error)
         await answer_query(query, texts.VOTE_FAILED, alert=True)
         return
+    teller.incidents.succeeded()
     await session.close()
     thanks = texts.VOTE_THANKS if tally.user_vote is not None else texts.VOTE_REMOVED
     await answer_query(query, thanks)
