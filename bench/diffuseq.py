@@ -15,7 +15,7 @@ call per word gives every smaller N; calls of each N are also timed on their own
 
 Without `--quality`:
 
-For each number of denoising steps (10, 20, 100 with the default DPM-Solver sampler; 2000 =
+For each number of denoising steps (10, 20, 100 with the DPM-Solver sampler; 2000 =
 DiffuSeq's full ancestral chain, measured on `--full-requests` requests only), N users (1, 8, 32)
 each send a request and wait for the joke, then send the next; the service batches what arrives
 together. Without a shipped models/diffuseq a random-weight model of the trainer's "gpu" preset is
@@ -201,7 +201,7 @@ def print_quality(args: argparse.Namespace, argv: list[str] | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.diffuseq", description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", default=str(ROOT / "models" / "diffuseq"))
@@ -221,15 +221,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus", default=str(ROOT / "data" / "prepared" / "train.jsonl"), help="seen words"
     )
-    args = parser.parse_args(argv)
-    if args.quality:
-        return print_quality(args, argv)
-    if args.child:
-        quiet_logs()
-        print(json.dumps(child(json.loads(args.child))))
-        return 0
-    info = machine()
+    return parser.parse_args(argv)
+
+
+def throughput_rows(args: argparse.Namespace, folder: Path) -> list[list[Any]]:
+    """One child process per steps setting; a table row per number of concurrent users."""
+    rounds = 1 if args.quick else 2
+    plans: list[tuple[int, str, list[tuple[int, int]]]] = [
+        (int(s), "dpm", [(1, 2 if args.quick else 4)] + [(c, rounds) for c in CONCURRENCY[1:]])
+        for s in args.steps.split(",")
+    ]
+    if args.full_requests:
+        plans.append((FULL_STEPS, "ancestral", [(1, args.full_requests)]))
     rows: list[list[Any]] = []
+    for steps, sampler, plan in plans:
+        print(f"[diffuseq] {steps} steps ({sampler})", file=sys.stderr)
+        spec = {
+            "model": str(folder),
+            "steps": steps,
+            "sampler": sampler,
+            "threads": args.threads,
+            "plan": plan,
+        }
+        result = run_child("bench.diffuseq", spec, timeout=7200)
+        for users, run in result["runs"].items():
+            rows.append(
+                [
+                    f"{steps} ({sampler})",
+                    users,
+                    run["requests"],
+                    run["jokes_per_s"],
+                    run["p50"],
+                    run["p95"],
+                    result["peak_rss_mb"],
+                ]
+            )
+    return rows
+
+
+def print_throughput(args: argparse.Namespace, argv: list[str] | None) -> int:
+    info = machine()
     with tempfile.TemporaryDirectory(prefix="bench-dseq-") as tmp:
         folder = Path(args.model)
         label = str(folder)
@@ -239,50 +270,25 @@ def main(argv: list[str] | None = None) -> int:
             quiet_logs()
             folder = build_diffuseq_like(Path(tmp) / "diffuseq")
             label = "random DiffuSeq, trainer preset 'gpu' (8 x 384)"
-        rounds = 1 if args.quick else 2
-        plans: list[tuple[int, str, list[tuple[int, int]]]] = [
-            (int(s), "dpm", [(1, 2 if args.quick else 4)] + [(c, rounds) for c in CONCURRENCY[1:]])
-            for s in args.steps.split(",")
-        ]
-        if args.full_requests:
-            plans.append((FULL_STEPS, "ancestral", [(1, args.full_requests)]))
-        for steps, sampler, plan in plans:
-            print(f"[diffuseq] {steps} steps ({sampler})", file=sys.stderr)
-            spec = {
-                "model": str(folder),
-                "steps": steps,
-                "sampler": sampler,
-                "threads": args.threads,
-                "plan": plan,
-            }
-            result = run_child("bench.diffuseq", spec, timeout=7200)
-            for users, run in result["runs"].items():
-                rows.append(
-                    [
-                        f"{steps} ({sampler})",
-                        users,
-                        run["requests"],
-                        run["jokes_per_s"],
-                        run["p50"],
-                        run["p95"],
-                        result["peak_rss_mb"],
-                    ]
-                )
+        rows = throughput_rows(args, folder)
     command = "python -m bench.diffuseq " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"`{command.strip()}`\n")
     print(machine_line(info, args.threads))
     print(f"\nModel: {label}.\n")
-    header = [
-        "steps",
-        "concurrent requests",
-        "requests",
-        "jokes/s",
-        "p50 s",
-        "p95 s",
-        "peak RSS MB",
-    ]
-    print(table(header, rows))
+    header = ["steps", "concurrent requests", "requests", "jokes/s", "p50 s", "p95 s"]
+    print(table([*header, "peak RSS MB"], rows))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.quality:
+        return print_quality(args, argv)
+    if args.child:
+        quiet_logs()
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    return print_throughput(args, argv)
 
 
 if __name__ == "__main__":

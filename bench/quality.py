@@ -5,8 +5,7 @@
 
 Scores `<|endoftext|> joke <|endoftext|>` of every joke in the split under the model loaded as the
 bot loads it and then converted by `generation.gpt.quantize.apply_quantization`, with the scoring
-code of `generation.evaluation.details` (total -log2 p of the joke's tokens and its end token over
-its
+code of `generation.gpt.scoring` (total -log2 p of the joke's tokens and its end token over its
 characters + 1). Lower is better; a format is kept only if it stays within noise of float32.
 """
 
@@ -34,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from generation.evaluation.details import encode_jokes, lm_sequence_bits, read_jokes
-    from generation.evaluation.metrics import bits_per_char
+    from generation.evaluation.corpus import read_jokes
     from generation.gpt.quantize import apply_quantization
+    from generation.gpt.scoring import bits_per_char, encode_jokes, lm_sequence_bits
 
     torch.set_num_threads(args.threads)
     info = machine()

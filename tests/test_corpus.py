@@ -10,53 +10,54 @@ from pathlib import Path
 
 import pytest
 
+from generation.training import cleaning as C
 from generation.training import corpus as D
 
 
 def test_lookalikes_mapped_only_in_cyrillic_words() -> None:
-    assert D.fix_lookalikes("пpодавщице Hу") == "продавщице Ну"
+    assert C.fix_lookalikes("пpодавщице Hу") == "продавщице Ну"
     # One-letter Latin look-alike ("B" as the preposition) in a Cyrillic text is mapped too.
-    assert D.fix_lookalikes("B чeм дeлo?") == "В чем дело?"
+    assert C.fix_lookalikes("B чeм дeлo?") == "В чем дело?"
     # Real Latin words stay, also in a Cyrillic text.
-    assert D.fix_lookalikes("Купил iPhone и Windows XP") == "Купил iPhone и Windows XP"
+    assert C.fix_lookalikes("Купил iPhone и Windows XP") == "Купил iPhone и Windows XP"
     # A word with a Latin letter that has no Cyrillic twin is left alone.
-    assert D.fix_lookalikes("Cиgма") == "Cиgма"
+    assert C.fix_lookalikes("Cиgма") == "Cиgма"
 
 
 def test_glued_dialogue_is_split_into_canonical_turns() -> None:
     raw = "– Ты кем работаешь?– Телохранителем.– Круто! А где?– В телохранилище."
-    assert D.clean_text(raw) == (
+    assert C.clean_text(raw) == (
         "- Ты кем работаешь?\n- Телохранителем.\n- Круто! А где?\n- В телохранилище."
     )
     raw = "Секретарша директору: — Вы что, меня уволили? — Нет, с чего Вы взяли?"
     assert (
-        D.clean_text(raw)
+        C.clean_text(raw)
         == "Секретарша директору:\n- Вы что, меня уволили?\n- Нет, с чего Вы взяли?"
     )
 
 
 def test_dashes_inside_a_line_and_numbers_are_not_turns() -> None:
-    assert D.clean_text("Общественное мнение — это мнение тех, кого не спрашивали.") == (
+    assert C.clean_text("Общественное мнение — это мнение тех, кого не спрашивали.") == (
         "Общественное мнение - это мнение тех, кого не спрашивали."
     )
-    assert D.clean_text("На улице было. -5 градусов") == "На улице было. -5 градусов"
+    assert C.clean_text("На улице было. -5 градусов") == "На улице было. -5 градусов"
 
 
 def test_narrative_lines_join_but_keep_line_after_a_turn() -> None:
     raw = "Умер Ленин. \nТам черт и бог.\n\n— Кто там?\nБог отвечает:\n—\u00a0Я."
-    assert D.clean_text(raw) == "Умер Ленин. Там черт и бог.\n- Кто там?\nБог отвечает:\n- Я."
+    assert C.clean_text(raw) == "Умер Ленин. Там черт и бог.\n- Кто там?\nБог отвечает:\n- Я."
 
 
 def test_urls_html_headers_whitespace() -> None:
     raw = "Анекдоты про Вовочку\nВовочка &laquo;пришёл&raquo;   в школу.  http://anekdoty.ru/x?y=1"
-    assert D.clean_text(raw) == "Вовочка «пришёл» в школу."
-    assert D.clean_text("Тест\u200b с\u00a0пробелом  www.site.com ") == "Тест с пробелом"
-    assert D.clean_text("Е\u0301") == "Е\u0301"  # NFC leaves combining acute on Е alone (no form)
-    assert D.clean_text("Мои\u0306 дом") == "Мой дом"  # decomposed й is composed (NFC)
+    assert C.clean_text(raw) == "Вовочка «пришёл» в школу."
+    assert C.clean_text("Тест\u200b с\u00a0пробелом  www.site.com ") == "Тест с пробелом"
+    assert C.clean_text("Е\u0301") == "Е\u0301"  # NFC leaves combining acute on Е alone (no form)
+    assert C.clean_text("Мои\u0306 дом") == "Мой дом"  # decomposed й is composed (NFC)
 
 
 def test_shouting_is_sentence_cased() -> None:
-    assert D.clean_text("ЭКЗАМЕН, ПРЕПОД ЗВЕРЬ. ЗАХОДИТ ОТЛИЧНИК!") == (
+    assert C.clean_text("ЭКЗАМЕН, ПРЕПОД ЗВЕРЬ. ЗАХОДИТ ОТЛИЧНИК!") == (
         "Экзамен, препод зверь. Заходит отличник!"
     )
 
@@ -67,7 +68,7 @@ def test_shouting_is_sentence_cased() -> None:
      "Вот сука!", "Ты мудак", "выебут", "бля, опоздал"],
 )  # fmt: skip
 def test_obscene_words_are_caught(text: str) -> None:
-    assert D.is_obscene(text)
+    assert C.is_obscene(text)
 
 
 @pytest.mark.parametrize(
@@ -78,11 +79,11 @@ def test_obscene_words_are_caught(text: str) -> None:
      "Ебола - вирус"],
 )  # fmt: skip
 def test_obscene_filter_false_positives(text: str) -> None:
-    assert not D.is_obscene(text)
+    assert not C.is_obscene(text)
 
 
 def test_norm_key_and_dedup_and_eval_exclusion() -> None:
-    assert D.norm_key("- Ёжик, привет!\n- Да?") == D.norm_key("ежик привет да")
+    assert C.norm_key("- Ёжик, привет!\n- Да?") == C.norm_key("ежик привет да")
     sources = {
         "a": ["- Как дела, дружище?\n- Отлично, спасибо!", "Штирлиц шёл по лесу, думая о Родине."],
         "b": ["— как дела, дружище? — отлично, спасибо", "Колобок повесился, такие дела вот."],

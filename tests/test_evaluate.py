@@ -10,22 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from generation.evaluation.details import (
-    EvalConfig,
-    encode_jokes,
-    existing_notes,
-    lm_sequence_bits,
-    main,
-    model_wrote_sentence_end,
-    render_markdown,
-    run,
-    starting_words,
-    write_report,
-)
+from generation.evaluation.baselines import KneserNeyTrigramLM, UnigramLM
+from generation.evaluation.corpus import starting_words
+from generation.evaluation.details import main
+from generation.evaluation.details_markdown import existing_notes, render_markdown, write_report
 from generation.evaluation.metrics import (
-    KneserNeyTrigramLM,
-    UnigramLM,
-    bits_per_char,
     distinct_n,
     ends_at_sentence_end,
     has_repeated_trigram,
@@ -35,6 +24,9 @@ from generation.evaluation.metrics import (
     sentence_bleu,
     starts_with_word,
 )
+from generation.evaluation.pipeline import EvalConfig, run
+from generation.gpt.scoring import bits_per_char, encode_jokes, lm_sequence_bits
+from generation.postprocess import model_wrote_sentence_end
 from tests.fixtures_models import SENTENCES, make_tiny_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -200,7 +192,7 @@ def test_self_bleu_identical_vs_disjoint() -> None:
     same = ["кот ел рыбу и спал", "кот ел рыбу и спал", "кот ел рыбу и спал"]
     assert self_bleu([same]) == pytest.approx(1.0)
     apart = ["кот ел рыбу вчера днём", "собака пила воду из лужи", "слон видел мышь на кухне"]
-    assert self_bleu([apart]) < 0.05  # smoothing keeps it above 0
+    assert self_bleu([apart]) < 0.05  # no shared word: NLTK's BLEU is 0
     assert self_bleu([same[:1], []]) == 0.0  # groups of one are skipped
 
 
@@ -213,15 +205,8 @@ def test_starting_words_are_unique_ordered_and_skip_excluded() -> None:
 # -- end to end -------------------------------------------------------------------------------
 
 
-def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path) -> None:
-    from transformers import AutoTokenizer
-
-    from generation.diffuseq.checkpoint import save_pretrained
-    from generation.diffuseq.config import DiffuSeqConfig
-    from generation.diffuseq.data import ensure_special_tokens
-    from generation.diffuseq.model import DiffuSeqModel
-
-    data = tmp_path / "data"
+def _write_splits(data: Path) -> Path:
+    """A prepared-data folder of the four splits, made of the fixture sentences."""
     data.mkdir()
     for name, rows in {
         "train": SENTENCES * 3,
@@ -233,7 +218,19 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
             "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in rows),
             encoding="utf-8",
         )
-    dq_tok = AutoTokenizer.from_pretrained(tiny_gpt_dir)
+    return data
+
+
+def _save_tiny_diffuseq(tokenizer_dir: Path, folder: Path) -> Path:
+    """A random one-layer DiffuSeq checkpoint on the tiny GPT's tokenizer."""
+    from transformers import AutoTokenizer
+
+    from generation.diffuseq.checkpoint import save_pretrained
+    from generation.diffuseq.config import DiffuSeqConfig
+    from generation.diffuseq.model import DiffuSeqModel
+    from generation.training.diffuseq_data import ensure_special_tokens
+
+    dq_tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     roles = ensure_special_tokens(dq_tok)
     torch.manual_seed(0)
     cfg = DiffuSeqConfig(
@@ -248,12 +245,15 @@ def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path)
         dropout=0.0,
         **roles,
     )
-    save_pretrained(DiffuSeqModel(cfg).eval(), dq_tok, tmp_path / "dq")
+    save_pretrained(DiffuSeqModel(cfg).eval(), dq_tok, folder)
+    return folder
 
+
+def test_tiny_end_to_end_run_writes_markdown(tiny_gpt_dir: Path, tmp_path: Path) -> None:
     config = EvalConfig(
-        data=data,
+        data=_write_splits(tmp_path / "data"),
         gpt=tiny_gpt_dir,
-        diffuseq=tmp_path / "dq",
+        diffuseq=_save_tiny_diffuseq(tiny_gpt_dir, tmp_path / "dq"),
         words=3,
         nouns=2,
         latency_words=2,
@@ -320,3 +320,29 @@ def test_word_doubled_flags_a_repeated_starting_word() -> None:
     assert word_doubled("Кот - Кот, ты где?\n- Дома.", "Кот")
     assert word_doubled("Доброе утро - Доброе утро!", "доброе утро")
     assert not word_doubled("Кот пришёл, а кот ушёл.", "Кот")
+
+
+def test_markdown_of_a_bare_report_leaves_the_optional_sections_out(tmp_path: Path) -> None:
+    """No diversity, no sweep, no `gpt` row, no models: every template field is still filled."""
+    from generation.evaluation.pipeline import Report
+
+    bpc = {
+        "bpc": {"gpt": {"test": 1.5, "gold": 2.5}, "trigram-kn": {}, "unigram": {}},
+        "jokes": {"test": 1, "gold": 1},
+        "chars": {"test": 10, "gold": 10},
+        "tokens": {"test": 3, "gold": 3},
+        "unigram_k": 0.3,
+        "kn_discounts": [0.75, 0.75, 1.0],
+    }
+    machine = {"date": "today", "cpu": "cpu", "cores": 2, "torch": "t", "torch_threads": 1}
+    report = Report(config={"quick": True}, machine={**machine, "python": "3"}, bpc=bpc)
+    text = render_markdown(report, "CMD")
+    assert "### Diversity" not in text and "### DiffuSeq" not in text
+    assert "quick mode" in text and "Target: bpc on gold ≤ 2.1 — 2.500: **not met**." in text
+    assert "valid-joke rate" not in text
+    assert "<!-- notes:start -->\n_(none yet)_\n<!-- notes:end -->" in text
+    assert "$" not in text  # no template field left unfilled
+    out = tmp_path / "QUALITY.json"
+    write_report(report, out, "CMD")
+    assert json.loads(out.read_text())["config"]["command"] == "CMD"
+    assert not out.with_suffix(".md").exists()

@@ -1,6 +1,6 @@
 """The literature loader and the mix on a tiny RusLit-shaped tar.xz made on the fly.
 
-The real archive is 68 MB and lives outside the repo, so every rule of the loader (headings out,
+The real archive is large and lives outside the repo, so every rule of the loader (headings out,
 speech as joke turns, verse lines kept, pre-reform and French pieces out, sentence cuts, dedup,
 stable split, the row format train_gpt reads) is pinned here on a few handmade works.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from generation.training import literature, mix
-from generation.training.corpus import norm_key, read_jsonl_rows, split_of
+from generation.training.cleaning import norm_key
+from generation.training.corpus import read_jsonl_rows, split_of
 
 LONG = " ".join(f"Это предложение номер {i} про старый дом у реки." for i in range(12))
 PROSE = "\n".join(

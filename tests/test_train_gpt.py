@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from generation.training import train_gpt
+from generation.training import gpt_data, train_gpt
 from generation.training.tokenizer import prompt_ids, train_tokenizer
 
 JOKES = [
@@ -52,16 +52,16 @@ def _args(data: Path, tok: Path, root: Path, *extra: str) -> list[str]:
 def test_tokenize_split_and_batches(corpus: tuple[Path, Path]) -> None:
     _, tok_dir = corpus
     tok = AutoTokenizer.from_pretrained(str(tok_dir))
-    split = train_gpt.tokenize_split(JOKES, tok, max_len=64)
+    split = gpt_data.tokenize_split(JOKES, tok, max_len=64)
     row = split.tokens[0, : int(split.lengths[0])].tolist()
     assert row[0] == row[-1] == tok.eos_token_id
     assert tok.decode(row[1:-1]) == JOKES[0]
     assert split.chars == sum(map(len, JOKES))
-    short = train_gpt.tokenize_split(JOKES, tok, max_len=5)
+    short = gpt_data.tokenize_split(JOKES, tok, max_len=5)
     assert short.truncated == len(JOKES) and short.tokens.shape[1] == 5
-    batches = train_gpt.epoch_batches(split.lengths, 4, seed=1)
+    batches = gpt_data.epoch_batches(split.lengths, 4, seed=1)
     assert sorted(i for b in batches for i in b.tolist()) == list(range(len(JOKES)))
-    x, labels = train_gpt._batch(split, batches[0], tok.pad_token_id)
+    x, labels = gpt_data.lm_batch(split, batches[0], tok.pad_token_id)
     assert ((labels == -100) == (x == tok.pad_token_id)).all()
 
 
@@ -111,11 +111,11 @@ def test_oversample_repeats_only_the_named_source() -> None:
         {"text": "b", "source": "humornet"},
         {"text": "c"},
     ]
-    assert train_gpt.oversampled(rows, []) == ["a", "b", "c"]
-    assert train_gpt.oversampled(rows, ["humornet=3"]) == ["a", "b", "b", "b", "c"]
+    assert gpt_data.oversampled(rows, []) == ["a", "b", "c"]
+    assert gpt_data.oversampled(rows, ["humornet=3"]) == ["a", "b", "b", "b", "c"]
     for bad in (["humornet"], ["humornet=0"], ["humornet=x"], ["anecapi=2"]):
         with pytest.raises(SystemExit):
-            train_gpt.oversampled(rows, bad)
+            gpt_data.oversampled(rows, bad)
 
 
 def test_fine_tune_starts_from_a_model_folder(corpus: tuple[Path, Path], tmp_path: Path) -> None:

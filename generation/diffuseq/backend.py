@@ -13,9 +13,10 @@ import torch
 
 from generation.diffuseq.checkpoint import load_model
 from generation.diffuseq.data import decode_target, prompt_rows, starts_with_prompt
-from generation.diffuseq.diffusion import SAMPLERS, Diffusion
+from generation.diffuseq.diffusion import Diffusion
 from generation.diffuseq.model import DiffuSeqModel
 from generation.diffuseq.rounding import Rounder, TokenClasses, prompt_prefixes
+from generation.diffuseq.samplers import SAMPLERS
 
 # The best-of-N preset (models/diffuseq/README.md): renoise, 10 steps, constrained rounding
 # (rounding.py). clamp None = on; temperature 0 = rounding by (constrained) argmax, > 0 samples
@@ -113,7 +114,7 @@ class DiffuSeqBackend:
 
     def _rounder(self, prompts: Sequence[str], src_lens: Sequence[int]) -> Rounder:
         c = self.config
-        if self._classes is None:  # ~0.1 s; only the constrained preset needs it
+        if self._classes is None:  # built once, and only the constrained preset needs it
             self._classes = TokenClasses(self.tokenizer, c.vocab_size, [c.sep_id])
         pre = {p: prompt_prefixes(self.tokenizer, p) for p in set(prompts)}
         return Rounder(self._classes, [pre[p] for p in prompts], src_lens, [c.eos_id, c.pad_id])

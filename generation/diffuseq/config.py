@@ -52,8 +52,8 @@ class DiffuSeqConfig:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-# Model-size presets for the trainer. "cpu" trains in ~90 minutes on 2 cores; "gpu" is for a few
-# minutes on one large accelerator and is saved in fp16 to stay under 40 MB.
+# Model-size presets for the trainer: "tiny" for tests, "cpu" for a run on a small CPU, "gpu" for a
+# short run on one large accelerator (saved in fp16 to stay under the 40 MB size limit).
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"emb_dim": 32, "hidden": 64, "layers": 2, "heads": 2, "ffn": 128},
     "cpu": {"emb_dim": 128, "hidden": 192, "layers": 4, "heads": 4, "ffn": 768},

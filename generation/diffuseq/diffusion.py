@@ -2,13 +2,12 @@
 
 Only target positions (the joke and the padding after it) are ever noised; source positions are
 written back with their clean embeddings at every training and sampling step. The target part is
-noised around the learned absorbing vector m:  z_t = m + √ᾱ_t (z0 − m) + √(1−ᾱ_t) ε, so all the
-solvers below work on y = z − m, which is an ordinary variance-preserving diffusion.
+noised around the learned absorbing vector m:  z_t = m + √ᾱ_t (z0 − m) + √(1−ᾱ_t) ε, so the
+samplers (samplers.py) work on y = z − m, which is an ordinary variance-preserving diffusion.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,14 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from generation.diffuseq.model import DiffuSeqModel
+from generation.diffuseq.samplers import RenoiseSampler, make_sampler, randn_rows
 
-SAMPLERS = ("renoise", "dpm", "ddim", "ancestral")
 # Token ids (B, L) from the tied head's logits, the ids and the source mask (rounding.Rounder).
 Rounding = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
-def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
-    """ᾱ_t for t = 0..T-1 (float64), built from betas like DiffuSeq (each beta capped at 0.999)."""
+def betas_for(schedule: str, steps: int) -> Tensor:
+    """β_t for t = 0..T-1 (float64), built like DiffuSeq's (each capped at 0.999)."""
     if schedule == "sqrt":
 
         def alpha_bar(u: float) -> float:
@@ -41,19 +40,12 @@ def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
     betas = [
         min(1 - alpha_bar((i + 1) / steps) / alpha_bar(i / steps), 0.999) for i in range(steps)
     ]
-    return torch.cumprod(1.0 - torch.tensor(betas, dtype=torch.float64), dim=0)
+    return torch.tensor(betas, dtype=torch.float64)
 
 
-def randn_rows(
-    generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device
-) -> Tensor:
-    """One standard-normal tensor per row, each from its own CPU generator.
-
-    Drawing every row from its own generator on the CPU is what makes a prompt's sample depend on
-    its seed only, not on its batch-mates or on the device.
-    """
-    rows = [torch.randn(tuple(shape), generator=g) for g in generators]
-    return torch.stack(rows).to(device)
+def alphas_cumprod_for(schedule: str, steps: int) -> Tensor:
+    """ᾱ_t for t = 0..T-1 (float64)."""
+    return torch.cumprod(1.0 - betas_for(schedule, steps), dim=0)
 
 
 @dataclass
@@ -64,12 +56,13 @@ class Batch:
 
 
 class Diffusion:
-    """Noise schedule, training losses and the three samplers."""
+    """Noise schedule, training losses and sampling."""
 
     def __init__(self, steps: int = 2000, schedule: str = "sqrt", gamma: float = 0.5) -> None:
         self.T = steps
         self.gamma = gamma
-        ab = alphas_cumprod_for(schedule, steps)
+        self.betas = betas_for(schedule, steps)
+        ab = torch.cumprod(1.0 - self.betas, dim=0)
         self.alphas_cumprod = ab.float()
         self.sqrt_ab = ab.sqrt().float()
         self.sqrt_1mab = (1 - ab).sqrt().float()
@@ -160,9 +153,9 @@ class Diffusion:
     def time_grid(self, steps: int) -> list[int]:
         """`steps`+1 decreasing timesteps from T-1 to 0, evenly spaced in log-SNR.
 
-        Under the sqrt schedule and 128-d embeddings, tokens can be read straight off z_t for all
-        t below about T/2, so a time-uniform grid spends half its network calls where nothing is
-        left to decide; log-SNR spacing puts them where the text is actually formed.
+        Under the sqrt schedule, tokens can be read straight off z_t long before t reaches 0, so a
+        time-uniform grid spends many network calls where nothing is left to decide; log-SNR
+        spacing puts them where the text is actually formed.
         """
         steps = max(1, int(steps))
         if steps >= self.T - 1:
@@ -202,88 +195,47 @@ class Diffusion:
     ) -> Tensor:
         """Denoise the target part of every row; returns token ids (B, L).
 
-        All samplers start at z_T = m + ε on the target (q(z_T | x0) has ᾱ_T ≈ 1e-7) and run on
-        `steps` points of `time_grid`:
-
-        - `renoise` (default): round x0-hat to tokens (tied-head argmax), then draw z at the next
-          step from exactly the training forward process q(z_t | x0): absorbing replacement with
-          probability γ√(1−ᾱ_t), the σ0 jitter of z0 and fresh Gaussian noise. Every state the
-          network sees is therefore one it was trained on.
-        - `ddim` (deterministic DDIM) and `dpm` (DPM-Solver++(2M)) in x0 form on y = z − m.
-        - `ancestral`: the DDPM posterior q(z_s | z_t, x0-hat) between grid points; with
-          steps ≥ T−1 it is DiffuSeq's full chain.
+        Every sampler (samplers.py) starts at z_T = m + ε on the target (q(z_T | x0) has ᾱ_T close
+        to 0) and calls the denoiser on the points of `time_grid(steps)` but the last.
 
         `clamp` (default on) replaces x0-hat by the embedding of its argmax token before the
-        update (DiffuSeq's anchoring). Without it, the ODE solvers keep the initial noise along
-        the whole path and the network reads it as tokens: word salad on every model we trained.
-        The output is the argmax of the last x0-hat (not of z_0, which still carries noise).
-        `rounder` (see rounding.py) replaces that argmax, and the one `renoise` and clamping make
-        at every step, by a constrained choice.
+        update (DiffuSeq's anchoring); `renoise` always does. Without it, the ODE solvers keep the
+        initial noise along the whole path and the network reads it as tokens: word salad on
+        every model we trained. `temperature` > 0 makes `renoise` draw those tokens from the
+        softmax instead. The output is the argmax of the last x0-hat (not of z_0, which still
+        carries noise). `rounder` (see rounding.py) replaces every argmax by a constrained choice.
         """
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
-        if clamp is None:
-            clamp = True
-        dev = ids.device
-        L = ids.shape[1]
-        d = model.config.emb_dim
-        emb_src = model.embed(ids)
+        scheduler = make_sampler(sampler, self, generators, self.time_grid(steps))
+        renoise = isinstance(scheduler, RenoiseSampler)
+        anchor = renoise or clamp is None or clamp
+        length, dim = ids.shape[1], model.config.emb_dim
         m = model.mean_embed
-        tgt = ~src_mask[..., None]
-        y = randn_rows(generators, (L, d), dev)
-
-        def z_of(y: Tensor) -> Tensor:
-            return torch.where(tgt, m + y, emb_src)
-
-        a = self.sqrt_ab.to(dev)
-        s = self.sqrt_1mab.to(dev)
-        ab = self.alphas_cumprod.to(dev)
-        sigma0 = float(self.sqrt_1mab[0])
-        grid = self.time_grid(steps)
-        prev_x0: Tensor | None = None
-        h_prev = 0.0
+        clean = model.embed(ids)  # written back on the source at every call
+        target = ~src_mask[..., None]
+        y = randn_rows(generators, (length, dim), ids.device)
         logits = torch.zeros(0)
 
         def round_(logits: Tensor) -> Tensor:
-            return logits.argmax(-1) if rounder is None else rounder(logits, ids, src_mask).to(dev)
+            if rounder is None:
+                return logits.argmax(-1)
+            return rounder(logits, ids, src_mask).to(ids.device)
 
-        for ts, tn in itertools.pairwise(grid):
-            x0, logits = self._x0(model, z_of(y), ts, amp)
-            if sampler == "renoise" and temperature > 0:
-                probs = torch.softmax(logits.float() / temperature, dim=-1)
-                picks = [
-                    torch.multinomial(probs[i].cpu(), 1, generator=g)[:, 0]
-                    for i, g in enumerate(generators)
-                ]
-                x0 = model.embed(torch.stack(picks).to(dev))
-            elif clamp or sampler == "renoise":
+        for t in scheduler.timesteps:
+            x0, logits = self._x0(model, torch.where(target, m + y, clean), int(t), amp)
+            if renoise and temperature > 0:
+                x0 = model.embed(draw_tokens(logits, temperature, generators).to(ids.device))
+            elif anchor:
                 x0 = model.embed(round_(logits))
-            x0 = x0 - m
-            if sampler == "renoise":
-                keep = 1.0 - self.gamma * float(s[tn])
-                u = torch.stack([torch.rand((L, 1), generator=g) for g in generators]).to(dev)
-                x0 = torch.where(u < keep, x0, torch.zeros_like(x0))  # absorbed: x0 = m
-                noise = math.sqrt(float(s[tn]) ** 2 + float(a[tn]) ** 2 * sigma0**2)
-                y = a[tn] * x0 + noise * randn_rows(generators, (L, d), dev)
-            elif sampler == "ddim":
-                eps = (y - a[ts] * x0) / s[ts]
-                y = a[tn] * x0 + s[tn] * eps
-            elif sampler == "ancestral":
-                alpha = ab[ts] / ab[tn]  # ᾱ_t / ᾱ_s: the step's own (1 − β)
-                c0 = (1 - alpha) * a[tn] / (1 - ab[ts])
-                ct = (1 - ab[tn]) * alpha.sqrt() / (1 - ab[ts])
-                var = (1 - alpha) * (1 - ab[tn]) / (1 - ab[ts])
-                y = c0 * x0 + ct * y + var.sqrt() * randn_rows(generators, (L, d), dev)
-            else:  # dpm
-                lam_s = torch.log(a[ts] / s[ts])
-                lam_t = torch.log(a[tn] / s[tn])
-                h = (lam_t - lam_s).item()
-                if prev_x0 is None or h_prev == 0.0:
-                    D = x0
-                else:
-                    r = h_prev / h
-                    D = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
-                y = (s[tn] / s[ts]) * y - a[tn] * math.expm1(-h) * D
-                prev_x0, h_prev = x0, h
-        tokens = round_(logits)
-        return torch.where(src_mask, ids, tokens)
+            y = scheduler.step(x0 - m, t, y)
+        return torch.where(src_mask, ids, round_(logits))
+
+
+def draw_tokens(
+    logits: Tensor, temperature: float, generators: Sequence[torch.Generator]
+) -> Tensor:
+    """One token per position from softmax(logits / temperature), each row from its generator."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    picks = [
+        torch.multinomial(probs[i].cpu(), 1, generator=g)[:, 0] for i, g in enumerate(generators)
+    ]
+    return torch.stack(picks)

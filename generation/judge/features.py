@@ -9,8 +9,7 @@ no sklearn are needed in the bot.
 
 GPT features: the mean of the last hidden state over the joke's tokens, and bits per character
 (the fluency tie-breaker the service wants anyway), both from one forward pass over
-`<|endoftext|> joke <|endoftext|>` exactly as `generation.evaluation.details.encode_jokes` builds
-it.
+`<|endoftext|> joke <|endoftext|>` exactly as `generation.gpt.scoring.encode_jokes` builds it.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.evaluation.details import encode_jokes
+from generation.gpt.scoring import encode_jokes
 
 _SPACE_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -100,7 +99,7 @@ def gpt_pass(
     """(mean last hidden state [n, d] or None, bits per character [n]) from one forward pass.
 
     Bits per character counts the joke's tokens and its closing end-of-text over characters + 1
-    (`generation.evaluation.metrics.bits_per_char`). Rows are length-sorted into right-padded
+    (`generation.gpt.scoring.bits_per_char`). Rows are length-sorted into right-padded
     batches, so
     padding costs little; real tokens never attend to pads under the causal mask.
     """

@@ -35,12 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.evaluation.details import (
-    context_length,
-    encode_jokes,
-    next_token_logits,
-    read_jokes,
-)
+from generation.evaluation.corpus import read_jokes
+from generation.gpt.scoring import context_length, encode_jokes, next_token_logits
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from generation.checks.copies import SHARE, STRIDE, WIDTH, CopyIndex
 from generation.checks.verdict import COPIES_FILE, EXTRA_WORDS_FILE
 from generation.checks.words import Lexicon, tokenize
-from generation.training.corpus import TRAIN_SOURCES, clean_text, norm_key
+from generation.training.cleaning import clean_text, norm_key
+from generation.training.corpus import TRAIN_SOURCES
 
 MIN_COUNT = 3
 README_FILE = "README.md"

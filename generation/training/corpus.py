@@ -7,31 +7,18 @@ MIT; anecapi, MIT). CleanComedy gold (CC BY 4.0) and FUN assessed (MIT) are eval
 are written to ``gold.jsonl`` / ``fun.jsonl`` and every training candidate whose normalised key
 equals one of their keys is dropped, so evaluation never sees a joke the model was trained on.
 
-Canonical text form (the same for every source, so the model learns one format):
-- Unicode NFC, HTML entities unescaped, URLs and category headers ("Анекдоты про ...") removed,
-  Latin look-alike letters inside Cyrillic words mapped back to Cyrillic, ALL-CAPS jokes
-  sentence-cased.
-- Every dialogue turn is on its own line and starts with ``"- "`` (ASCII hyphen; "–" and "—" at turn
-  starts become "-"; spaced dashes inside a line become " - ", as the Koziev file already writes
-  them). Turns glued by scraping ("?- А", "?– А") are split back. Narrative lines are joined with a
-  space unless they follow a dialogue turn (then they keep their own line so they are not read as
-  speech). Only single ``"\\n"`` separate lines; other whitespace runs collapse to one space.
+Cleaning (one canonical text form for every source) and the obscene filter: ``cleaning``.
 
-Length cut (20..200 characters): the original project trained on jokes shorter than 100 characters,
-and the bot wants short jokes, but only about half of the open data is that short (the report
-prints the distribution). Cutting at 100 would throw away ~45% of an already small corpus; at
-200 characters we keep ~93% of it, a joke still fits in about 60 tokens (n_positions 128 leaves
-room), and generation length is capped by ``max_new_tokens`` anyway. Under 20 characters the
-records are fragments ("- Да.\\n- Нет.").
-
-Obscene filter: a regex over common Russian obscene roots (see ``OBSCENE_RE``); the bot is for a
-general audience, and the open data has 2-13% such records. Roots are anchored at word starts with
-an explicit prefix list where a bare substring would hit ordinary words ("страхуй", "небо",
-"ребята", "учебник", "погребальный", "бляха", "сукно", "мандарин").
+Length cut (20..200 characters): the original project trained on jokes shorter than 100
+characters, and the bot wants short jokes, but only part of the open data is that short (the
+report and ``stats.json`` give the distribution). A 100-character cut would throw away much of an
+already small corpus; at 200 characters most of it stays, a joke still fits easily in
+n_positions 128, and generation length is capped by ``max_new_tokens`` anyway. Under 20 characters
+the records are fragments ("- Да.\\n- Нет.").
 
 Dedup and split: the key is the text lower-cased with "ё"->"е" and only letters and digits kept, so
 reposts that differ in punctuation or case collapse. The split is a pure function of that key
-(blake2b), so it is stable across runs and sources: 98% train, 1% valid, 1% test.
+(blake2b), so it is stable across runs and sources: 98% train, 1% valid, 1% test by default.
 """
 
 from __future__ import annotations
@@ -39,16 +26,16 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import html
 import json
 import re
 import tarfile
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from generation.training.cleaning import clean_text, is_obscene, norm_key
 
 MIN_CHARS = 20
 MAX_CHARS = 200
@@ -59,163 +46,6 @@ HUMORNET_FILE = "humornet_anecdotes_dataset.csv"
 ANECAPI_FILE = "anecapi_jokes.json"
 GOLD_FILE = "clean_comedy_gold_ru.csv"
 FUN_FILE = "fun_dataset_assessed.json"
-
-# ---------------------------------------------------------------------------------------------
-# Cleaning
-# ---------------------------------------------------------------------------------------------
-
-# Latin letters that look like Cyrillic ones. Lower-case "m", "n", "u" are not look-alikes in print.
-_LOOKALIKES = str.maketrans(
-    {
-        "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "K": "К", "M": "М", "O": "О",
-        "P": "Р", "T": "Т", "X": "Х", "Y": "У",
-        "a": "а", "c": "с", "e": "е", "k": "к", "o": "о", "p": "р", "x": "х", "y": "у",
-    }
-)  # fmt: skip
-_LOOKALIKE_SET = frozenset("ABCEHKMOPTXYacekopxy")
-_CYR = "А-Яа-яЁё"
-_WORD_RE = re.compile(r"[^\W\d_]+")
-_CYR_CHAR = re.compile(f"[{_CYR}]")
-_LAT_CHAR = re.compile(r"[A-Za-z]")
-
-_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:ru|com|net|org|ua|su)(?:/\S*)?\b", re.I)
-_TAG_RE = re.compile(r"<[^>\n]{1,200}>")
-# A category header line such as "Анекдоты про Вовочку" or "Анекдот из жизни математиков." alone on
-# a line.
-_HEADER_RE = re.compile(
-    r"^\s*(?:свежие\s+|лучшие\s+|новые\s+)?анекдот(?:ы|ов)?\s+(?:про|о|об|для|из|от|на)\b[^\n.!?]{0,60}[.:]?\s*(?:\n|$)",
-    re.I,
-)
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-# A turn start glued to the previous sentence: end punctuation (maybe with a closing quote),
-# optional spaces, a dash, then a letter/quote/ellipsis (not a digit, so "10.-20" or "-5" stay).
-_GLUED_TURN_RE = re.compile(rf"([.!?…:;)»\"])[ \t]*[{_DASHES}][ \t]*(?=[^\W\d_]|[«\"'(.…])")
-_TURN_START_RE = re.compile(rf"^[{_DASHES}]+[ \t]*")
-_SPACED_DASH_RE = re.compile(
-    r"[ \t]+[\u2013\u2014\u2015\u2212][ \t]+|[ \t]+[\u2013\u2014][ \t]*(?=\S)"
-)
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+([?!,;:])")
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_HSPACE_RE = re.compile(r"[^\S\n]+")
-# Words glued at sentence ends by scraping: "раз?Он", "сентября,новый", "сказал.Потом".
-_GLUED_SENTENCE_RE = re.compile(r"(?<=[а-яё])([?!…]+|,|(?<=[а-яё]{2})\.)(?=[А-ЯЁа-яё])")
-
-
-def fix_lookalikes(text: str) -> str:
-    """Map Latin look-alike letters back to Cyrillic inside words that are Cyrillic.
-
-    A word is rewritten when it has a Cyrillic letter and every Latin letter in it has a Cyrillic
-    twin ("пpодавщице", "Hу"), so real Latin words ("Windows", "iPhone", "XP") stay. A Latin-only
-    one-letter look-alike word ("B", "c") is mapped too when the whole text is mostly (>=80%)
-    Cyrillic: scraped texts with look-alikes write the preposition "В" that way.
-    """
-    if not _LAT_CHAR.search(text):
-        return text
-
-    def mappable(word: str) -> bool:
-        latin = [ch for ch in word if ch.isascii()]
-        return bool(latin) and all(ch in _LOOKALIKE_SET for ch in latin)
-
-    def mixed(m: re.Match[str]) -> str:
-        word = m.group(0)
-        return word.translate(_LOOKALIKES) if _CYR_CHAR.search(word) and mappable(word) else word
-
-    text = _WORD_RE.sub(mixed, text)
-    cyr = len(_CYR_CHAR.findall(text))
-    lat = len(_LAT_CHAR.findall(text))
-    if lat and cyr >= 0.8 * (cyr + lat):
-
-        def short(m: re.Match[str]) -> str:
-            word = m.group(0)
-            return word.translate(_LOOKALIKES) if len(word) == 1 and mappable(word) else word
-
-        text = _WORD_RE.sub(short, text)
-    return text
-
-
-def fix_shouting(text: str) -> str:
-    """Sentence-case a text written mostly in capitals (some anecapi jokes are ALL CAPS)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if len(letters) < 20 or sum(ch.isupper() for ch in letters) < 0.7 * len(letters):
-        return text
-    lowered = text.lower()
-    return re.sub(
-        r"(^|[.!?…]\s+|\n[-\s]*)([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), lowered
-    )
-
-
-def _is_turn(line: str) -> bool:
-    return line.startswith("- ")
-
-
-def split_turns(text: str) -> str:
-    """Put every dialogue turn on its own line in the canonical ``"- "`` form.
-
-    Glued turns ("?- А", "? – А") are split; dashes at line starts become "- "; spaced long dashes
-    in a line become " - ". Narrative lines are joined with a space, except after a turn.
-    """
-    text = _GLUED_TURN_RE.sub(lambda m: m.group(1) + "\n- ", text)
-    text = _GLUED_SENTENCE_RE.sub(lambda m: m.group(1) + " ", text)
-    lines: list[str] = []
-    for raw in text.split("\n"):
-        line = _HSPACE_RE.sub(" ", raw).strip()
-        if not line:
-            continue
-        if line[0] in _DASHES and len(line) > 1:
-            rest = _TURN_START_RE.sub("", line)
-            if not rest or not (rest[0].isalpha() or rest[0] in "«\"'(.…"):
-                pass  # "-5 градусов", "--" separators: not a turn
-            else:
-                line = "- " + rest
-        line = _SPACED_DASH_RE.sub(" - ", line)
-        line = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", line)
-        if lines and not _is_turn(line) and not _is_turn(lines[-1]):
-            lines[-1] = lines[-1] + " " + line
-        else:
-            lines.append(line)
-    return "\n".join(lines)
-
-
-def clean_text(text: str) -> str:
-    """Return the canonical form of one raw joke (see the module docstring); may return ""."""
-    text = html.unescape(html.unescape(text))
-    text = unicodedata.normalize("NFC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
-    text = _INVISIBLE_RE.sub("", text).replace("\xa0", " ").replace("\t", " ")
-    text = _TAG_RE.sub(" ", text)
-    text = _URL_RE.sub(" ", text)
-    text = _HEADER_RE.sub("", text.lstrip())
-    text = fix_lookalikes(text)
-    text = fix_shouting(text)
-    return split_turns(text)
-
-
-def norm_key(text: str) -> str:
-    """Dedup key: lower case, "ё" -> "е", letters and digits only."""
-    return "".join(ch for ch in text.lower().replace("ё", "е") if ch.isalnum())
-
-
-# Obscene roots. Word-start anchoring with explicit prefixes keeps "страхуй", "небо", "ребята",
-# "хлеб", "учебник", "колеблется", "погребальный", "вебинар", "бляха", "сукно", "мандарин",
-# "мудрый" clean.
-_EB_PREFIX = (
-    r"(?:за|вы|от|отъ|у|до|по|на|раз|разъ|рас|съ|об|объ|подъ|при|пере|въ|изъ|недо|про|ни|долбо)?"
-)
-OBSCENE_RE = re.compile(
-    r"\b(?:на|по|от|ни|за|до|ох|вы|пере|без)?ху[йеёяюи]"  # хуй family
-    r"|п[иеё]зд"  # пизда family (no innocent Russian word has it)
-    rf"|\b{_EB_PREFIX}[её]б(?:[аиуёлнкщт]|ыр|\b)"  # ебать family
-    r"|\bбля(?:д|т|\b|[ьи])"  # блядь, бля (not бляха, бляшка)
-    r"|\bсук(?:а|и|е|у|ой|ам|ами|ах|ин\w*)\b"  # сука (not сук, сукно, сукровица)
-    r"|\bмуд[аи](?:[кчл])"  # мудак, мудила (not мудрый)
-    r"|\bп[иеэ]д[оае]р"  # пидор, пидарас
-    r"|залуп|\bг[ао]ндон|шлюх|\bдроч|\bманд(?:а|ы|у|е|ой)\b",
-    re.I,
-)
-
-
-def is_obscene(text: str) -> bool:
-    return OBSCENE_RE.search(text) is not None
 
 
 def split_of(key: str, valid_pct: int = 1, test_pct: int = 1) -> str:
@@ -305,6 +135,25 @@ def _length_hist(lengths: list[int]) -> dict[str, float]:
     return out
 
 
+def reject_reason(
+    text: str, key: str, seen: set[str], eval_keys: set[str], min_chars: int, max_chars: int
+) -> str:
+    """Why a cleaned record is not trained on ("" when it is kept); checked in this order."""
+    if not key:
+        return "empty"
+    if is_obscene(text):
+        return "obscene"
+    if len(text) < min_chars:
+        return "too_short"
+    if len(text) > max_chars:
+        return "too_long"
+    if key in eval_keys:
+        return "eval_overlap"
+    if key in seen:
+        return "duplicate"
+    return ""
+
+
 def prepare(
     sources: dict[str, Iterable[str]],
     eval_texts: Iterable[str] = (),
@@ -322,57 +171,44 @@ def prepare(
     eval_keys = {norm_key(clean_text(t)) for t in eval_texts}
     eval_keys.discard("")
     seen: set[str] = set()
-    splits: dict[str, list[str]] = {s: [] for s in SPLITS}
-    split_sources: dict[str, list[str]] = {s: [] for s in SPLITS}
+    result = PrepareResult(
+        splits={s: [] for s in SPLITS}, gold=[], fun=[], sources={s: [] for s in SPLITS}
+    )
     filtered: Counter[str] = Counter()
     per_source: dict[str, Counter[str]] = {}
     lengths_before: list[int] = []
     lengths_after: list[int] = []
     for name, records in sources.items():
-        counts: Counter[str] = Counter()
-        per_source[name] = counts
+        counts = per_source.setdefault(name, Counter())
         for raw in records:
             counts["raw"] += 1
             text = clean_text(raw)
             key = norm_key(text)
-            if not key:
-                reason = "empty"
-            else:
+            if key:
                 lengths_before.append(len(text))
-                if is_obscene(text):
-                    reason = "obscene"
-                elif len(text) < min_chars:
-                    reason = "too_short"
-                elif len(text) > max_chars:
-                    reason = "too_long"
-                elif key in eval_keys:
-                    reason = "eval_overlap"
-                elif key in seen:
-                    reason = "duplicate"
-                else:
-                    reason = ""
+            reason = reject_reason(text, key, seen, eval_keys, min_chars, max_chars)
             if reason:
                 filtered[reason] += 1
                 counts[reason] += 1
                 continue
             seen.add(key)
             split = split_of(key, valid_pct, test_pct)
-            splits[split].append(text)
-            split_sources[split].append(name)
+            result.splits[split].append(text)
+            result.sources[split].append(name)
             counts[split] += 1
             lengths_after.append(len(text))
-    stats: dict[str, object] = {
+    result.stats = {
         "min_chars": min_chars,
         "max_chars": max_chars,
         "split_pct": {"train": 100 - valid_pct - test_pct, "valid": valid_pct, "test": test_pct},
         "per_source": {k: dict(v) for k, v in per_source.items()},
         "filtered": dict(filtered),
-        "splits": {k: len(v) for k, v in splits.items()},
+        "splits": {k: len(v) for k, v in result.splits.items()},
         "lengths_cleaned_all": _length_hist(lengths_before),
         "lengths_kept": _length_hist(lengths_after),
         "eval_keys": len(eval_keys),
     }
-    return PrepareResult(splits=splits, gold=[], fun=[], stats=stats, sources=split_sources)
+    return result
 
 
 def prepare_corpus(corpus: Path, **kwargs: int) -> PrepareResult:
@@ -441,10 +277,15 @@ def format_report(stats: dict[str, object]) -> str:
     lines.append(
         f"lengths kept ({stats['min_chars']}..{stats['max_chars']} chars): {stats['lengths_kept']}"
     )
-    lines.append(
-        "length cut: the bot wants short jokes, but <100 chars keeps only about half of the open "
-        "data; 20..200 keeps ~93% and still fits n_positions 128 easily."
-    )
+    cleaned = stats["lengths_cleaned_all"]
+    if cleaned:
+        lt100 = cleaned["lt100"]  # type: ignore[index]
+        kept = stats["lengths_kept"].get("n", 0) / cleaned["n"]  # type: ignore[index,union-attr]
+        lines.append(
+            f"length cut: the bot wants short jokes, but <100 chars would keep only {lt100:.0%} "
+            f"of the cleaned records; {stats['min_chars']}..{stats['max_chars']} and the other "
+            f"filters keep {kept:.0%}."
+        )
     return "\n".join(lines)
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-from generation.training.train_gpt import DTYPES, STATE_FILE, save_checkpoint
+from generation.training.gpt_loop import STATE_FILE
+from generation.training.gpt_model import DTYPES, save_checkpoint
 
 
 def export_state(run_dir: Path, tokenizer_dir: Path, out: Path, dtype: str = "float32") -> dict:

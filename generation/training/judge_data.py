@@ -22,15 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.training.corpus import (
-    FUN_FILE,
-    GOLD_FILE,
-    clean_text,
-    load_fun,
-    load_gold,
-    norm_key,
-    split_of,
-)
+from generation.training.cleaning import clean_text, norm_key
+from generation.training.corpus import FUN_FILE, GOLD_FILE, load_fun, load_gold, split_of
 
 #: percent of every source kept out of training for evaluation
 HELDOUT_PCT = 25

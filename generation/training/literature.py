@@ -4,9 +4,10 @@ Run: ``python -m generation.training.literature
 --src ../shared/data/literature/ruslit_public_domain.tar.xz --out data/literature
 [--tokenizer models/gpt]`` (``--tokenizer``: also count tokens for stats.json)
 
-Why: the shipped GPT learned Russian only from ~3 M tokens of jokes (94 % dialogue), so its jokes
-are often grammatical-looking word salad. ~39 M characters of prose and verse teach words,
-inflection and syntax; the jokes then teach the genre (see ``generation.training.mix``).
+Why: the shipped GPT learned Russian only from the jokes, mostly dialogue, so its jokes are often
+grammatical-looking word salad. A far larger body of prose and verse (its size is in stats.json)
+teaches words, inflection and syntax; the jokes then teach the genre (see
+``generation.training.mix``).
 
 How the tar (d0rj/RusLit: ``<kind>/<Author>/<Title>.txt``, one paragraph per line, a verse line per
 line) becomes pieces:
@@ -15,10 +16,11 @@ line) becomes pieces:
   so no piece spans two chapters or two poems.
 - Prose paragraphs are packed greedily into pieces of ``min_chars..max_chars`` characters; a longer
   paragraph is cut at sentence ends. Each piece goes through
-  ``generation.training.corpus.clean_text``, the
-  jokes' canonical form, so a "— " speech line becomes a ``"- "`` turn exactly as in the jokes.
-  ``max_chars`` 320 keeps a piece (at ~2.8 characters per token of our joke tokenizer) inside the
-  128-token context with its two ``<|endoftext|>`` tokens.
+  ``generation.training.cleaning.clean_text``, the jokes' canonical form, so a "— " speech line
+  becomes a ``"- "`` turn exactly as in the jokes.
+  ``max_chars`` 320 keeps a piece, at the joke tokenizer's characters per token (``--tokenizer``
+  writes the token counts to stats.json), inside the 128-token context with its two
+  ``<|endoftext|>`` tokens.
 - Verse lines keep their line breaks (NFC and whitespace cleaned line by line), because joining
   them would make run-on prose of them.
 - Dropped: pre-reform letters (ѣ, і, ѳ, ѵ: a few quotations and Ukrainian dialogue, not the
@@ -26,8 +28,7 @@ line) becomes pieces:
   jokes' regex), editors' translation notes ("(франц.)"), footnote marks like ``[1]``, and exact
   duplicates after ``norm_key``.
 - Split by a hash of the dedup key (``generation.training.corpus.split_of``): 1 % valid, the rest
-train; the
-  jokes' valid split stays the one that matters for the bot.
+  train; the jokes' valid split stays the one that matters for the bot.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generation.training.corpus import clean_text, is_obscene, norm_key, split_of, write_jsonl
+from generation.training.cleaning import clean_text, is_obscene, norm_key
+from generation.training.corpus import split_of, write_jsonl
 
 MIN_CHARS = 40
 MAX_CHARS = 320

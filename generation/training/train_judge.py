@@ -26,6 +26,12 @@ import numpy as np
 from generation.judge.features import TextAnalyzer, dense_features, gpt_fingerprint, gpt_pass
 from generation.judge.model import FILES, FORMAT, Judge
 from generation.training.judge_data import HELDOUT_PCT, Example, binary_rows, load_examples
+from generation.training.judge_metrics import (
+    baseline_metrics,
+    mean_auc,
+    source_metrics,
+    versus_baselines,
+)
 
 #: feature sets compared: (char n-grams, + words, GPT features: "" none, "bpc" its bits per char
 #: and the length, "hidden" those and the mean hidden state)
@@ -89,35 +95,6 @@ def fit_logistic(x: Any, examples: Sequence[Example], c: float) -> Any:
     return model.fit(x[index], labels, sample_weight=weights)
 
 
-def source_metrics(logits: np.ndarray, examples: Sequence[Example]) -> dict[str, dict[str, float]]:
-    """Per source: AUC of the labels (weighted by votes), and for gold Spearman with the mean
-    humour score. Gold's held-out labels are top vs bottom half (`data.gold_examples`)."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import roc_auc_score
-
-    out: dict[str, dict[str, float]] = {}
-    for source in sorted({ex.source for ex in examples}):
-        members = [i for i, ex in enumerate(examples) if ex.source == source]
-        part = [examples[i] for i in members]
-        index, labels, weights = binary_rows(part)
-        if len(set(labels.tolist())) < 2:
-            continue
-        scores = logits[members][index]
-        result = {
-            "n": len(part),
-            "auc": float(roc_auc_score(labels, scores, sample_weight=weights)),
-        }
-        if source == "gold":
-            rho = spearmanr(logits[members], [ex.score for ex in part]).statistic
-            result["spearman"] = float(rho)
-        out[source] = result
-    return out
-
-
-def _mean_auc(metrics: dict[str, dict[str, float]]) -> float:
-    return float(np.mean([m["auc"] for m in metrics.values()]))
-
-
 def cross_validate(
     name: str, train: Sequence[Example], cache: Any, grid: Sequence[float]
 ) -> tuple[float, float]:
@@ -135,7 +112,7 @@ def cross_validate(
             model = fit_logistic(feats.transform([ex.text for ex in part]), part, c)
             held = feats.transform([train[i].text for i in val_idx])
             logits[val_idx] = model.decision_function(held)
-        score = _mean_auc(source_metrics(logits, train))
+        score = mean_auc(source_metrics(logits, train))
         if best is None or score > best[0]:
             best = (score, c)
     assert best is not None
@@ -167,61 +144,6 @@ def build_judge(feats: Features, model: Any, gpt: Any) -> Judge:
     if feats.uses_gpt:
         weights |= {"coef_dense": coef[size:], "dense_mean": feats.mean, "dense_scale": feats.scale}
     return Judge(config, weights, gpt=gpt if feats.uses_gpt else None)
-
-
-def baseline_metrics(
-    name: str, value: Callable[[str], float], train: Sequence[Example], held: Sequence[Example]
-) -> dict[str, dict[str, float]]:
-    """A one-number score, its sign per source set on the training part."""
-    out = {}
-    for source in sorted({ex.source for ex in held}):
-        tr = [ex for ex in train if ex.source == source]
-        he = [ex for ex in held if ex.source == source]
-        fitted = source_metrics(np.asarray([value(ex.text) for ex in tr]), tr)
-        sign = 1.0 if fitted.get(source, {"auc": 0.5})["auc"] >= 0.5 else -1.0
-        got = source_metrics(sign * np.asarray([value(ex.text) for ex in he]), he)
-        if source in got:
-            out[source] = got[source] | {"sign": sign}
-    return {name: out} if out else {}
-
-
-def paired_bootstrap(
-    judge: np.ndarray, other: np.ndarray, part: Sequence[Example], rounds: int = 500
-) -> dict[str, Any]:
-    """95% interval of AUC(judge) - AUC(other) over resampled held-out jokes: with a few hundred
-    jokes an AUC moves by several points by chance, so a win must clear that."""
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(0)
-    index, labels, weights = binary_rows(part)
-    index = np.asarray(index)
-    diffs = []
-    for _ in range(rounds):
-        pick = rng.integers(0, len(part), len(part))
-        counts = np.bincount(pick, minlength=len(part))[index] * weights
-        if counts.sum() == 0 or len(set(labels[counts > 0].tolist())) < 2:
-            continue
-        auc = [roc_auc_score(labels, s[index], sample_weight=counts) for s in (judge, other)]
-        diffs.append(auc[0] - auc[1])
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"diff": round(float(np.mean(diffs)), 4), "ci95": [round(low, 4), round(high, 4)]}
-
-
-def versus_baselines(
-    logits: np.ndarray,
-    held: Sequence[Example],
-    values: dict[str, Callable[[str], float]],
-    baselines: dict[str, Any],
-) -> dict[str, Any]:
-    """The shipped judge minus each baseline, per source, with a bootstrap interval."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        for source, result in baselines.get(name, {}).items():
-            members = [i for i, ex in enumerate(held) if ex.source == source]
-            part = [held[i] for i in members]
-            other = result["sign"] * np.asarray([value(ex.text) for ex in part])
-            out[f"{source} vs {name}"] = paired_bootstrap(logits[members], other, part)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def describe(judge: Judge, held: Sequence[Example], args: argparse.Namespace) -> dict[str, Any]:
     """Serving cost, sizes, the GPT it was measured with, and what it prefers."""
-    # 16 held-out jokes about as long as a generated candidate (~40-60 tokens, ~170 characters)
+    # the 16 held-out jokes closest to 170 characters, about as long as a generated candidate
     sample = sorted((ex.text for ex in held), key=lambda t: (abs(len(t) - 170), t))[:16]
     timing = {"chars_mean": float(np.mean([len(t) for t in sample]))}
     if not judge.uses_gpt:
