@@ -1,13 +1,14 @@
 """The generation layer: models that write jokes, and the service that runs them off the loop.
 
-Light to import: the heavy pieces (torch, transformers) load only with `generation.gpt.backend` or
-when a
-backend is first used. Public entry points:
+Light to import: torch and transformers load only with a backend (`generation.gpt`,
+`generation.diffuseq`) or when one is first used. The serving path is this package's top level
+plus `gpt/`, `diffuseq/`, `checks/` and `judge/`; `training/` and `evaluation/` are the lab and
+serving never imports them. Entry points:
 
+* `generation.config.GenerationConfig` — the typed settings (`settings.Settings.generation()`);
+* `generation.registry.build_registry(config)` — the named methods (gpt, gpt-sample, diffuseq);
+* `generation.service.GenerationService` — queue, micro-batching, the worker thread;
 * `generation.types` — GenerationRequest, Joke, MethodInfo, Backend, the errors;
-* `generation.registry.build_registry(settings)` — the named methods (gpt, gpt-sample, diffuseq);
-* `generation.service.GenerationService` — queue, micro-batching, worker thread;
-* `generation.postprocess.clean_joke` — raw model text to a sendable joke;
 * `python -m generation` — the command line.
 """
 
