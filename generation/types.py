@@ -72,6 +72,10 @@ class GenerationTimeout(GenerationError):
     """The generation did not finish within its time limit."""
 
 
+class GenerationCancelled(GenerationError):
+    """The service is stopping and a model call was interrupted between two steps."""
+
+
 class UnknownMethod(GenerationError):
     """The request named a method that is not registered."""
 

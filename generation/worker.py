@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from generation import interrupt
 from generation.admission import BacklogEstimator
 from generation.jobs import Job, call_on_loop, candidates_of, jokes_of, rank_draw, settle
 from generation.registry import Method, MethodRegistry
@@ -60,6 +61,7 @@ class Worker:
         self.backlog = BacklogEstimator(max_batch_size)
 
     def run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        interrupt.install(self.abort)
         try:
             self._prepare()
         except BaseException as error:

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from generation import interrupt
 from generation.config import GenerationConfig
 from generation.registry import MethodRegistry, build_registry
 from generation.service import GenerationService
 from generation.types import (
+    GenerationCancelled,
     GenerationError,
     GenerationRequest,
     GenerationTimeout,
@@ -23,7 +25,6 @@ from generation.types import (
 from tests.generation_fakes import FakeBackend, fake_registry
 
 WORKER = "generation-worker"
-
 
 
 
@@ -181,6 +182,56 @@ async def test_stop_fails_what_does_not_finish_within_grace() -> None:
     assert time.perf_counter() - started < 0.4
     with pytest.raises(GenerationError, match="stopped"):
         await task
+
+
+class SteppingBackend(FakeBackend):
+    """A model call of many steps that checks for an interruption between them, as the real
+    decoders do."""
+
+    def generate(
+        self, prompts: Sequence[str], params: Mapping[str, Any], seeds: Sequence[int | None]
+    ) -> list[str]:
+        self.threads.add(threading.current_thread().name)
+        for _ in range(1000):  # 10 s unless interrupted
+            interrupt.check()
+            time.sleep(0.01)
+        return [f"{p} и всё." for p in prompts]
+
+
+async def test_stop_interrupts_a_model_call_between_steps() -> None:
+    service = GenerationService(fake_registry(SteppingBackend()), batch_window_ms=0)
+    await service.start()
+    task = asyncio.create_task(service.generate(GenerationRequest("Долго", "fake")))
+    await asyncio.sleep(0.1)
+    worker = next(t for t in threading.enumerate() if t.name == WORKER)
+    await service.stop(grace_s=0.05)
+    worker.join(timeout=1.0)  # the call stopped at its next step: the thread is done
+    assert not worker.is_alive()
+    with pytest.raises(GenerationError):
+        await task
+
+
+def test_interruption_is_per_thread() -> None:
+    stop = threading.Event()
+    stop.set()
+    elsewhere: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            interrupt.check()  # this thread installed nothing: nothing to stop
+        except BaseException as error:
+            elsewhere.append(error)
+
+    thread = threading.Thread(target=lambda: (interrupt.install(threading.Event()), other_thread()))
+    thread.start()
+    thread.join()
+    interrupt.install(stop)
+    try:
+        with pytest.raises(GenerationCancelled):
+            interrupt.check()
+    finally:
+        interrupt.install(threading.Event())
+    assert elsewhere == []
 
 
 async def test_start_fails_when_a_required_model_is_missing(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from generation import interrupt
 from generation.diffuseq.model import DiffuSeqModel
 from generation.diffuseq.samplers import RenoiseSampler, make_sampler, randn_rows
 
@@ -221,6 +222,7 @@ class Diffusion:
             return rounder(logits, ids, src_mask).to(ids.device)
 
         for t in scheduler.timesteps:
+            interrupt.check()
             x0, logits = self._x0(model, torch.where(target, m + y, clean), int(t), amp)
             if renoise and temperature > 0:
                 x0 = model.embed(draw_tokens(logits, temperature, generators).to(ids.device))
