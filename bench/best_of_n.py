@@ -20,9 +20,11 @@ import sys
 import time
 from typing import Any
 
-from bench.common import WORDS, machine, machine_line, percentile, run_child, table
+from bench.common import WORDS, command_line, machine, percentile, print_report, run_child
 
 USERS = 32
+HEADER = ["method", "selection", "1 user p50 s", "1 user p95 s", "32 users jokes/s",
+          "32 users p50 s", "apologies"]  # fmt: skip
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -35,10 +37,10 @@ async def _serve(spec: dict[str, Any]) -> dict[str, Any]:
     from generation.types import GenerationError, GenerationRequest
     from settings import Settings
 
-    settings = Settings()
-    registry = build_registry(settings, enable_diffuseq=spec["method"] == "diffuseq")
+    config = Settings().generation(enable_diffuseq=spec["method"] == "diffuseq")
+    registry = build_registry(config)
     service = GenerationService.from_config(
-        registry, settings, preload=[spec["method"]], queue_depth=512, timeout_s=600
+        registry, config, preload=[spec["method"]], queue_depth=512, timeout_s=600
     )
     await service.start()
     method = spec["method"]
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=["gpt", "gpt-sample", "diffuseq"])
     ap.add_argument("--single", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--child")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
@@ -108,17 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
             print(f"{method} best_of_n={best}: {result}", file=sys.stderr, flush=True)
-    print(machine_line(machine()))
-    header = [
-        "method",
-        "selection",
-        "1 user p50 s",
-        "1 user p95 s",
-        "32 users jokes/s",
-        "32 users p50 s",
-        "apologies",
-    ]
-    print(table(header, rows))
+    print_report(command_line("bench.best_of_n", argv), machine(), None, HEADER, rows)
     return 0
 
 

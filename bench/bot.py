@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import WORDS, machine, machine_line, percentile, table
+from bench.common import WORDS, command_line, machine, percentile, print_heading, table
 from settings import ROOT
 
 TOKEN = "100000:bench-token"
@@ -143,40 +143,26 @@ def count(db: Path, sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
 
 
+Phase = tuple[int, float, float, dict[str, Any]]  # users, wall-clock start and end, stats
+
+
 async def bench(args: argparse.Namespace) -> tuple[list[list[Any]], dict[str, Any]]:
     from local_telegram import LocalBotApi
 
     api = LocalBotApi(token=TOKEN, callback_timeout_s=600)
     await api.start()
-    rows: list[list[Any]] = []
     extra: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
             db = Path(tmp) / "jokes.db"
             out = Path(tmp) / "bot.json"
-            env = bot_env(api.url, db, args, {})
-            proc, started = await start_bot(api, env, out)
+            proc, started = await start_bot(api, bot_env(api.url, db, args, {}), out)
             try:
                 # the last call before polling; the server records a call when it has answered
                 # it, and the first getUpdates is a long poll (POLLING_TIMEOUT_S) on an empty queue
                 await api.wait_for_call("setMyCommands", timeout=600)
                 extra["ready_s"] = time.time() - started
-                phases = []
-                for index, users in enumerate(int(n) for n in args.users.split(",")):
-                    stats = new_stats()
-                    rng = random.Random(index)
-                    base = 10_000 * (index + 1)
-                    t0 = time.time()
-                    await asyncio.gather(
-                        *(
-                            user_session(api, base + u, args.rounds, rng, stats)
-                            for u in range(users)
-                        )
-                    )
-                    await api.wait_all_updates_answered(timeout=300)
-                    t1 = time.time()
-                    phases.append((users, t0, t1, stats))
-                    print(f"[bot] {users} users done in {t1 - t0:.1f} s", file=sys.stderr)
+                phases = await run_phases(api, args)
                 all_answered = api.all_updates_answered
             finally:
                 report = await stop_bot(proc, out)
@@ -184,6 +170,42 @@ async def bench(args: argparse.Namespace) -> tuple[list[list[Any]], dict[str, An
             stored_jokes = count(db, "SELECT COUNT(*) FROM jokes")
     finally:
         await api.stop()
+    rows, votes_thanked = phase_rows(phases, report, extra)
+    extra.update(
+        all_updates_confirmed=all_answered,
+        votes_thanked=votes_thanked,
+        votes_in_db=stored_votes,
+        jokes_in_db=stored_jokes,
+        rss_ready_mb=report["rss_ready_mb"],
+        peak_rss_mb=report["peak_rss_mb"],
+        max_lag_ms_overall=max((lag for _, lag in report["lags"]), default=0.0) * 1000,
+    )
+    return rows, extra
+
+
+async def run_phases(api: Any, args: argparse.Namespace) -> list[Phase]:
+    """For each N of `--users`: N users at once, until every update is answered."""
+    phases: list[Phase] = []
+    for index, users in enumerate(int(n) for n in args.users.split(",")):
+        stats = new_stats()
+        rng = random.Random(index)
+        base = 10_000 * (index + 1)
+        t0 = time.time()
+        await asyncio.gather(
+            *(user_session(api, base + u, args.rounds, rng, stats) for u in range(users))
+        )
+        await api.wait_all_updates_answered(timeout=300)
+        t1 = time.time()
+        phases.append((users, t0, t1, stats))
+        print(f"[bot] {users} users done in {t1 - t0:.1f} s", file=sys.stderr)
+    return phases
+
+
+def phase_rows(
+    phases: list[Phase], report: dict[str, Any], extra: dict[str, Any]
+) -> tuple[list[list[Any]], int]:
+    """The table's rows and the votes answered over all phases; a few non-jokes go to `extra`."""
+    rows: list[list[Any]] = []
     total_votes = 0
     for users, t0, t1, stats in phases:
         lags = [lag for at, lag in report["lags"] if t0 <= at <= t1]
@@ -206,16 +228,7 @@ async def bench(args: argparse.Namespace) -> tuple[list[list[Any]], dict[str, An
         )
         if stats["not_joke"]:
             extra.setdefault("not_jokes", []).extend(stats["not_joke"][:5])
-    extra.update(
-        all_updates_confirmed=all_answered,
-        votes_thanked=total_votes,
-        votes_in_db=stored_votes,
-        jokes_in_db=stored_jokes,
-        rss_ready_mb=report["rss_ready_mb"],
-        peak_rss_mb=report["peak_rss_mb"],
-        max_lag_ms_overall=max((lag for _, lag in report["lags"]), default=0.0) * 1000,
-    )
-    return rows, extra
+    return rows, total_votes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     args.rounds = args.rounds or (1 if args.quick else 3)
     info = machine()
     rows, extra = asyncio.run(bench(args))
-    command = "python -m bench.bot " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"`{command.strip()}`\n")
-    print(machine_line(info, args.threads))
+    print_heading(command_line("bench.bot", argv), info, args.threads)
     print(
         f"\nBot: shipped models, method {args.method or 'the default'}, {args.rounds} round(s) per "
         f"user, settings {args.set or 'default'}; ready {extra['ready_s']:.1f} s after start; "

@@ -24,15 +24,16 @@ NS = (2, 4, 6, 8)
 
 
 def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.clean_rate", description=__doc__)
+    ap.add_argument("--words", type=int, default=50)
+    ap.add_argument("--settings", nargs="+", default=["0.8/0.95", "0.7/0.9", "0.6/0.9", "0.5/0.8"])
+    args = ap.parse_args(argv)
+
     from generation.checks import JokeChecker
     from generation.gpt.backend import GptBackend
     from generation.judge import Judge
     from generation.postprocess import clean_joke, model_wrote_sentence_end
 
-    ap = argparse.ArgumentParser(prog="python -m bench.clean_rate", description=__doc__)
-    ap.add_argument("--words", type=int, default=50)
-    ap.add_argument("--settings", nargs="+", default=["0.8/0.95", "0.7/0.9", "0.6/0.9", "0.5/0.8"])
-    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     lines = Path("bench/eval_words.txt").read_text(encoding="utf-8").split()
     words = lines[::5][: args.words]

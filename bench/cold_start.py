@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.bot import bot_env, start_bot, stop_bot
 from bench.bot_process import loaded_marker
-from bench.common import machine, machine_line, table
+from bench.common import command_line, machine, print_heading, table
 from settings import ROOT
 
 
@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("imports_s", "ready_s", "first_joke_s", "all_loaded_s", "rss_ready_mb", "rss_all_mb")
     rows = [[index + 1, *(run[key] for key in keys)] for index, run in enumerate(runs)]
     rows.append(["median", *(statistics.median(run[key] for run in runs) for key in keys)])
-    command = "python -m bench.cold_start " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"`{command.strip()}`\n")
-    print(machine_line(info, args.threads))
+    print_heading(command_line("bench.cold_start", argv), info, args.threads)
     print(f"\nModels: shipped models/gpt; DiffuSeq: {label}. First joke: {runs[-1]['joke']!r}\n")
     header = [
         "run", "imports done s", "default model ready s", "first joke s", "all models loaded s",

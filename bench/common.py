@@ -7,6 +7,7 @@ the children one after the other (interleaved over repeats) and prints a markdow
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -66,6 +67,39 @@ def machine_line(info: dict[str, Any], threads: int | None = None) -> str:
     if threads:
         parts.insert(1, f"{threads} torch threads")
     return "Machine: " + "; ".join(parts) + "."
+
+
+def bench_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of `python -m <module>`, whose docstring is the help text, laid out as written."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+    """How a benchmark was called, for its report: `python -m bench.<name> [arguments]`."""
+    return " ".join([f"python -m {module}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def print_heading(command: str, info: dict[str, Any], threads: int | None) -> None:
+    """The first lines of every report: the command line, then the machine line."""
+    print(f"`{command.strip()}`\n")
+    print(machine_line(info, threads))
+
+
+def print_report(
+    command: str,
+    info: dict[str, Any],
+    threads: int | None,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """A whole report: heading, then the table."""
+    print_heading(command, info, threads)
+    print()
+    print(table(header, rows))
 
 
 def _status_mb(field: str) -> float:

@@ -27,24 +27,23 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.common import (
     WORDS,
+    command_line,
     machine,
-    machine_line,
     median,
     peak_rss_mb,
     percentile,
+    print_report,
     quiet_logs,
     rss_mb,
     run_child,
-    table,
 )
-from bench.models import gpt_models
+from bench.models import rows_per_model
 
 ORIGINAL_KWARGS = {
     "max_length": 20,
@@ -57,6 +56,10 @@ ORIGINAL_KWARGS = {
 }
 CONCURRENCY = (1, 8, 32)
 METHODS = ("gpt-sample", "gpt")
+HEADER = [
+    "model", "system", "concurrent requests", "jokes/s", "p50 s", "p95 s", "peak RSS MB",
+    "RSS at end MB", "× original jokes/s", "mean rows per model call",
+]  # fmt: skip
 
 
 # -- children --------------------------------------------------------------------------------------
@@ -102,9 +105,23 @@ def child_service(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _service(spec: dict[str, Any]) -> dict[str, Any]:
+    service, ready_s = await _start_service(spec)
+    calls = _count_rows(service.registry.backend(spec["method"]))
+    runs: dict[str, Any] = {}
+    try:
+        for users in spec["concurrency"]:
+            calls.clear()
+            runs[str(users)] = await _users(service, spec, users, calls)
+    finally:
+        await service.stop()
+    return {"runs": runs, "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "ready_s": ready_s}
+
+
+async def _start_service(spec: dict[str, Any]) -> tuple[Any, float]:
+    """The service with its defaults, the original's token budget and no best-of-N selector;
+    started (models loaded and warmed up). Returns it and how long starting took."""
     from generation.registry import build_registry
     from generation.service import GenerationService
-    from generation.types import GenerationRequest
 
     registry = build_registry(
         None,
@@ -120,8 +137,11 @@ async def _service(spec: dict[str, Any]) -> dict[str, Any]:
     )
     started = time.perf_counter()
     await service.start()
-    ready_s = time.perf_counter() - started
-    backend = registry.backend(spec["method"])
+    return service, time.perf_counter() - started
+
+
+def _count_rows(backend: Any) -> list[int]:
+    """Wrap `backend.generate` to note the rows of every model call; returns the list."""
     calls: list[int] = []
     original_generate = backend.generate
 
@@ -129,44 +149,44 @@ async def _service(spec: dict[str, Any]) -> dict[str, Any]:
         calls.append(len(prompts))
         return original_generate(prompts, params, seeds)
 
-    backend.generate = counting  # type: ignore[method-assign]
-    runs: dict[str, Any] = {}
-    try:
-        for users in spec["concurrency"]:
-            rounds = spec["rounds"] if users > 1 else spec["single_requests"]
-            calls.clear()
-            latencies: list[float] = []
-            failures = 0
+    backend.generate = counting
+    return calls
 
-            async def user(
-                uid: int, rounds: int = rounds, latencies: list[float] = latencies
-            ) -> None:
-                nonlocal failures
-                for r in range(rounds):
-                    word = WORDS[(uid * 7 + r) % len(WORDS)]
-                    seed = None if spec["method"] == "gpt" else uid * 1000 + r  # gpt: best beam
-                    request = GenerationRequest(word, spec["method"], seed=seed)
-                    t = time.perf_counter()
-                    try:
-                        await service.generate(request)
-                    except Exception:  # counted and reported
-                        failures += 1
-                    latencies.append(time.perf_counter() - t)
 
-            t0 = time.perf_counter()
-            await asyncio.gather(*(user(uid) for uid in range(users)))
-            wall = time.perf_counter() - t0
-            runs[str(users)] = {
-                "jokes_per_s": (len(latencies) - failures) / wall,
-                "p50": percentile(latencies, 50),
-                "p95": percentile(latencies, 95),
-                "requests": len(latencies),
-                "failures": failures,
-                "mean_batch": sum(calls) / len(calls) if calls else 0.0,
-            }
-    finally:
-        await service.stop()
-    return {"runs": runs, "peak_rss_mb": peak_rss_mb(), "rss_mb": rss_mb(), "ready_s": ready_s}
+async def _users(
+    service: Any, spec: dict[str, Any], users: int, calls: list[int]
+) -> dict[str, Any]:
+    """`users` users at once, each sending its requests one after the other."""
+    from generation.types import GenerationRequest
+
+    rounds = spec["rounds"] if users > 1 else spec["single_requests"]
+    latencies: list[float] = []
+    failures = 0
+
+    async def user(uid: int) -> None:
+        nonlocal failures
+        for r in range(rounds):
+            word = WORDS[(uid * 7 + r) % len(WORDS)]
+            seed = None if spec["method"] == "gpt" else uid * 1000 + r  # gpt: best beam
+            request = GenerationRequest(word, spec["method"], seed=seed)
+            t = time.perf_counter()
+            try:
+                await service.generate(request)
+            except Exception:  # counted and reported
+                failures += 1
+            latencies.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(uid) for uid in range(users)))
+    wall = time.perf_counter() - t0
+    return {
+        "jokes_per_s": (len(latencies) - failures) / wall,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "requests": len(latencies),
+        "failures": failures,
+        "mean_batch": sum(calls) / len(calls) if calls else 0.0,
+    }
 
 
 # -- parent ----------------------------------------------------------------------------------------
@@ -245,7 +265,7 @@ def measure_model(label: str, folder: Path, args: argparse.Namespace) -> list[li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generation", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer requests (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
     parser.add_argument("--models", default="random,shipped")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
@@ -260,19 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     info = machine()
-    rows: list[list[Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-gpt-") as tmp:
-        quiet_logs()
-        for label, folder in gpt_models(args.models, Path(tmp)):
-            rows += measure_model(label, folder, args)
-    command = "python -m bench.generation " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"`{command.strip()}`\n")
-    print(machine_line(info, args.threads) + "\n")
-    header = [
-        "model", "system", "concurrent requests", "jokes/s", "p50 s", "p95 s", "peak RSS MB",
-        "RSS at end MB", "× original jokes/s", "mean rows per model call",
-    ]  # fmt: skip
-    print(table(header, rows))
+    quiet_logs()
+    rows = rows_per_model(
+        args.models, "bench-gpt-", lambda label, folder: measure_model(label, folder, args)
+    )
+    print_report(command_line("bench.generation", argv), info, args.threads, HEADER, rows)
     return 0
 
 

@@ -19,18 +19,19 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import WORDS, machine, machine_line, median, run_child, table
-from bench.models import gpt_models
+from bench.common import WORDS, bench_parser, machine, median, print_report, run_child
+from bench.models import ORIGINAL_BUDGET, gpt_presets_with, rows_per_model, served_gpt
 
 SETTINGS = {
     "4 KB pages (default)": "glibc.malloc.hugetlb=0",
     "2 MB pages": "glibc.malloc.hugetlb=1",
 }
+HEADER = ["model", "pages", "1 request p50 s", "32 requests s", "RSS MB", "on huge pages MB",
+          "single-request speed-up"]  # fmt: skip
 
 
 def _smaps_kb(field: str) -> int:
@@ -41,18 +42,14 @@ def _smaps_kb(field: str) -> int:
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    from generation.service import prefer_sleeping_openmp_threads
+    from generation.openmp import prefer_sleeping_openmp_threads
 
     prefer_sleeping_openmp_threads()  # as the service does, before torch loads
     import torch
 
-    from generation.gpt.backend import GptBackend
-    from generation.registry import RegistryConfig, gpt_presets
-
     torch.set_num_threads(2)
-    backend = GptBackend.from_pretrained(spec["model"], quantize="int8")
-    backend.warmup()
-    params = gpt_presets(RegistryConfig(gpt_max_new_tokens=0, gpt_max_length=20))["gpt-sample"]
+    backend = served_gpt(spec["model"])
+    params = gpt_presets_with(**ORIGINAL_BUDGET)["gpt-sample"]
     single: list[float] = []
     for r in range(spec["requests"]):
         started = time.perf_counter()
@@ -70,7 +67,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def measure(folder: Path, label: str, args: argparse.Namespace) -> list[list[object]]:
+def measure(label: str, folder: Path, args: argparse.Namespace) -> list[list[object]]:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SETTINGS}
     spec = {"model": str(folder), "requests": args.requests}
     for repeat in range(args.repeats):
@@ -95,28 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         print(json.dumps(child(json.loads(argv[1]))))
         return 0
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.huge_pages",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.huge_pages", __doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="random,shipped")
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args(argv)
     info = machine()
-    rows: list[list[object]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-huge-pages-") as tmp:
-        for label, folder in gpt_models(args.models, Path(tmp)):
-            rows += measure(folder, label, args)
-    print(
-        f"`python -m bench.huge_pages --repeats {args.repeats} --models {args.models} "
-        f"--requests {args.requests}`\n"
+    rows = rows_per_model(
+        args.models, "bench-huge-pages-", lambda label, folder: measure(label, folder, args)
     )
-    print(machine_line(info, 2) + "\n")
-    header = ["model", "pages", "1 request p50 s", "32 requests s", "RSS MB", "on huge pages MB",
-              "single-request speed-up"]  # fmt: skip
-    print(table(header, rows))
+    command = (
+        f"python -m bench.huge_pages --repeats {args.repeats} --models {args.models} "
+        f"--requests {args.requests}"
+    )
+    print_report(command, info, 2, HEADER, rows)
     return 0
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import bench_parser
+
 WEIGHTS = (0.0, 0.25, 0.5, 0.7, 0.85, 1.0)
 
 
@@ -24,7 +26,8 @@ def _z(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / values.std()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    bench_parser("bench.judge_weight", __doc__).parse_args(argv)
     from sklearn.metrics import roc_auc_score
 
     from generation.gpt.backend import GptBackend

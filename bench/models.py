@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from settings import ROOT
 
@@ -95,6 +98,40 @@ def gpt_models(names: str, scratch: Path) -> list[tuple[str, Path]]:
     return models
 
 
+def rows_per_model(
+    names: str, prefix: str, measure: Callable[[str, Path], list[list[Any]]]
+) -> list[list[Any]]:
+    """`measure(label, folder)` for each model of `gpt_models(names)`, their table rows joined;
+    a random model is built in a temp folder named after `prefix` and removed afterwards."""
+    rows: list[list[Any]] = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for label, folder in gpt_models(names, Path(tmp)):
+            rows += measure(label, folder)
+    return rows
+
+
+def served_gpt(folder: Path | str) -> Any:
+    """The GPT as the bot serves it (int8 weights, the fast decoder), warmed up."""
+    from generation.gpt.backend import GptBackend
+
+    backend = GptBackend.from_pretrained(folder, quantize="int8")
+    backend.warmup()
+    return backend
+
+
+def gpt_presets_with(**overrides: Any) -> dict[str, dict[str, Any]]:
+    """The served `gpt` / `gpt-sample` decoding presets with some settings changed; e.g. the
+    original's token budget: `gpt_max_new_tokens=0, gpt_max_length=20`."""
+    from generation.config import GenerationConfig
+    from generation.registry import gpt_presets
+
+    return gpt_presets(GenerationConfig.defaults(**overrides))
+
+
+#: The original project's token budget (20 tokens in all, prompt included): same work per joke.
+ORIGINAL_BUDGET = {"gpt_max_new_tokens": 0, "gpt_max_length": 20}
+
+
 def build_diffuseq_like(folder: Path | str, preset: str = "gpu", seq_len: int = 64) -> Path:
     """Save a random-weight DiffuSeq of a trainer preset (default "gpu": 8 x 384) with our
     tokenizer, as `generation.training.train_diffuseq` would lay it out; speed only, outputs are
@@ -104,8 +141,8 @@ def build_diffuseq_like(folder: Path | str, preset: str = "gpu", seq_len: int = 
 
     from generation.diffuseq.checkpoint import save_pretrained
     from generation.diffuseq.config import PRESETS, DiffuSeqConfig
-    from generation.diffuseq.data import ensure_special_tokens
     from generation.diffuseq.model import DiffuSeqModel
+    from generation.training.diffuseq_data import ensure_special_tokens
 
     tokenizer = AutoTokenizer.from_pretrained(find_tokenizer())
     roles = ensure_special_tokens(tokenizer)

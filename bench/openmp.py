@@ -11,6 +11,7 @@ hence one process per setting. Not a test.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -18,7 +19,8 @@ import subprocess
 import sys
 import time
 
-from bench.common import WORDS, machine, machine_line, table
+from bench.common import WORDS, bench_parser, machine, print_report
+from bench.models import gpt_presets_with, served_gpt
 from settings import ROOT
 
 SETTINGS = {
@@ -26,18 +28,18 @@ SETTINGS = {
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
     "libgomp's default": {},
 }
+HEADER = [
+    "OpenMP waiting", "quiet: batch 32 s", "quiet: 1 word s",
+    "busy neighbour: batch 32 s", "busy neighbour: 1 word s",
+]  # fmt: skip
 
 
 def child() -> None:
     import torch
 
-    from generation.gpt.backend import GptBackend
-    from generation.registry import RegistryConfig, gpt_presets
-
     torch.set_num_threads(2)
-    backend = GptBackend.from_pretrained(ROOT / "models" / "gpt", quantize="int8")
-    backend.warmup()
-    params = dict(gpt_presets(RegistryConfig(gpt_max_new_tokens=20))["gpt-sample"])
+    backend = served_gpt(ROOT / "models" / "gpt")
+    params = dict(gpt_presets_with(gpt_max_new_tokens=20)["gpt-sample"])
     words = (WORDS * 4)[:32]
     batch, single = [], []
     for r in range(5):
@@ -61,8 +63,11 @@ def measure(extra: dict[str, str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> int:
-    if "--child" in sys.argv:
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser("bench.openmp", __doc__)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
         child()
         return 0
     info = machine()
@@ -78,17 +83,11 @@ def main() -> int:
         finally:
             if busy is not None:
                 busy.kill()
-    print("`python -m bench.openmp`\n")
-    print(machine_line(info, 2) + "\n")
-    header = [
-        "OpenMP waiting", "quiet: batch 32 s", "quiet: 1 word s",
-        "busy neighbour: batch 32 s", "busy neighbour: 1 word s",
-    ]  # fmt: skip
     rows = [
         [name, r["quiet"]["batch"], r["quiet"]["single"], r["busy"]["batch"], r["busy"]["single"]]
         for name, r in results.items()
     ]
-    print(table(header, rows))
+    print_report("python -m bench.openmp", info, 2, HEADER, rows)
     return 0
 
 

@@ -26,7 +26,8 @@ Checked at the end (after faults are switched off, the bot has gone idle and has
 * every stop exited 0. Reported too: the bot process's RSS after each start, every 15 s, before
   each stop, and its peak.
 
-Not part of the test run; results go to docs/BENCHMARKS.md ("Soak test").
+Not part of the test run; results: docs/BENCHMARKS.md ("Soak test"). The bot child and its
+fake model: `bench.soak_bot`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
-import signal
 import sqlite3
 import sys
 import tempfile
@@ -51,9 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import bench_parser  # noqa: E402
+from bench.soak_bot import TOKEN, BotProcess  # noqa: E402
 from local_telegram import LocalBotApi  # noqa: E402
 
-TOKEN = "100000:soak-test-token"
 WORDS = [
     "Молоко", "Штирлиц", "Вовочка", "Доктор", "Кот", "Программист", "Жена", "Учитель", "Муж",
     "Тёща", "Студент", "Армия", "Бабушка", "Чукча", "Рабинович", "Врач", "Сосед", "Начальник",
@@ -64,120 +64,6 @@ STICKER = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1,
            "is_animated": False, "is_video": False}  # fmt: skip
 VOTE_TEXTS = {"Спасибо!", "Оценка снята"}
 FAULT_KINDS = ("5xx", "html5xx", "drop", "429", "delay")
-
-
-# --- the bot child -----------------------------------------------------------------------------
-
-
-class _FakeModel:
-    model_id = "soak-fake"
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-
-    def warmup(self) -> None:
-        pass
-
-    def generate(self, prompts: Any, params: Any, seeds: Any) -> list[str]:
-        time.sleep(self.delay)
-        return [f"{p} — сказал кот. И ушёл спать." for p in prompts]
-
-
-def child() -> None:
-    """`python -m bot`'s main() with the fake model unless GPT_MODEL is a real folder."""
-    import bot.app
-    from generation.registry import MethodRegistry
-
-    if os.environ.get("SOAK_FAKE", "1") == "1":
-        delay = float(os.environ.get("SOAK_MODEL_DELAY_S", "0.05"))
-
-        def registry(_settings: Any) -> MethodRegistry:
-            reg = MethodRegistry()
-            reg.add_backend("fake", _FakeModel(delay))
-            reg.add_method("gpt", "GPT", "fake", {"do_sample": False})
-            reg.add_method("gpt-sample", "GPT (sampling)", "fake", {"do_sample": True})
-            return reg
-
-        bot.app.build_registry = registry  # type: ignore[assignment]
-    from bot.__main__ import main
-
-    sys.exit(main(["--log-level", os.environ.get("SOAK_LOG_LEVEL", "INFO")]))
-
-
-class BotProcess:
-    """The bot child: start, SIGTERM, RSS."""
-
-    def __init__(self, api: LocalBotApi, workdir: Path, args: argparse.Namespace) -> None:
-        self.api = api
-        self.workdir = workdir
-        self.args = args
-        self.proc: asyncio.subprocess.Process | None = None
-        self.exit_codes: list[int] = []
-        self.stop_seconds: list[float] = []
-        self.starts = 0
-        self.rss: list[dict[str, Any]] = []  # per process: MB after start, before stop, peak
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
-        env.update(
-            BOT_TOKEN=TOKEN,
-            TELEGRAM_API_URL=self.api.url,
-            DATABASE_URL=f"sqlite+aiosqlite:///{self.workdir / 'jokes.db'}",
-            ENABLE_DIFFUSEQ="false",
-            SHUTDOWN_GRACE_S="10",
-            PYTHONPATH=str(ROOT),
-            SOAK_MODEL_DELAY_S=str(self.args.model_delay),
-            SOAK_FAKE="0" if self.args.gpt_model else "1",
-        )
-        if self.args.gpt_model:
-            env["GPT_MODEL"] = str(self.args.gpt_model)
-        return env
-
-    async def start(self) -> None:
-        log = (self.workdir / "bot.log").open("a")
-        polls = len(self.api.calls_of("getUpdates"))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "import bench.soak as s; s.child()",
-            cwd=ROOT, env=self.env(), stdout=log, stderr=log,
-        )  # fmt: skip
-        log.close()
-        self.starts += 1
-        deadline = time.monotonic() + 180
-        while len(self.api.calls_of("getUpdates")) <= polls and self.api._waiting_polls == 0:
-            if self.proc.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the bot did not start; see {self.workdir / 'bot.log'}")
-            await asyncio.sleep(0.1)
-        self.rss.append({"start": self.rss_mb(), "samples": []})
-
-    async def sample_rss(self, every: float = 15.0) -> None:
-        """RSS of the running process every `every` seconds (to see a trend, not just ends)."""
-        while True:
-            await asyncio.sleep(every)
-            if self.rss and (mb := self.rss_mb()) is not None:
-                self.rss[-1]["samples"].append(mb)
-
-    async def stop(self) -> None:
-        assert self.proc is not None
-        if self.rss:
-            self.rss[-1].update(end=self.rss_mb(), peak=self.rss_mb("VmHWM"))
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), 60)
-        except TimeoutError:
-            self.proc.kill()
-            code = await self.proc.wait()
-        self.stop_seconds.append(round(time.monotonic() - began, 2))
-        self.exit_codes.append(code)
-
-    def rss_mb(self, key: str = "VmRSS") -> float | None:
-        if self.proc is None or self.proc.returncode is not None:
-            return None
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith(key + ":"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        return None
 
 
 # --- the users ---------------------------------------------------------------------------------
@@ -339,28 +225,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     duration = args.seconds if args.seconds else args.minutes * 60
-    rng = random.Random(args.seed)
     tally = Tally()
     async with LocalBotApi(token=TOKEN, callback_timeout_s=30) as api:
         bot = BotProcess(api, workdir, args)
         await bot.start()
         sampler = asyncio.create_task(bot.sample_rss())
         api.faults.random(args.fault_rate, FAULT_KINDS, seed=args.seed, delay=0.3)
-        began = time.monotonic()
-        until = began + duration
-        users = [
-            asyncio.create_task(
-                user(api, 10_000 + n, until, random.Random(rng.random()), tally, args.think)
-            )
-            for n in range(args.users)
-        ]
-        for k in range(args.restarts):  # evenly spaced restarts while users go on
-            at = began + duration * (k + 1) / (args.restarts + 1)
-            await asyncio.sleep(max(0.0, at - time.monotonic()))
-            await bot.stop()
-            await bot.start()
-        await asyncio.gather(*users)
-        elapsed = time.monotonic() - began
+        elapsed = await run_users(api, bot, args, tally, duration)
         api.faults.clear()
         deadline = time.monotonic() + 120
         while not api.all_updates_answered and time.monotonic() < deadline:
@@ -368,34 +239,25 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(2)  # handlers finishing
         await bot.stop()
         sampler.cancel()
-        updates = len(api.updates)
+        counts = {
+            "updates": len(api.updates),
+            "api_calls": len(api.calls),
+            "faults_injected": dict(Counter(f.fault.kind for f in api.faults.injected)),
+        }
         unconfirmed = len(api.pending_updates())
-        injected = Counter(f.fault.kind for f in api.faults.injected)
-        calls = len(api.calls)
-    log = (workdir / "bot.log").read_text(errors="replace")
     report = {
         "users": args.users,
         "seconds_planned": round(duration),
         "seconds_run": round(elapsed),  # users finish the action they are in
         "fault_rate": args.fault_rate,
         "restarts": args.restarts,
-        "updates": updates,
-        "api_calls": calls,
-        "faults_injected": dict(injected),
-        "words_sent": tally.words,
-        "replies": dict(tally.replies),
-        "more_presses": tally.more,
-        "vote_presses": len(tally.presses),
-        "vote_answers": dict(Counter(p.answer or "(none)" for p in tally.presses)),
-        "votes": check_votes(workdir / "jokes.db", tally.presses),
-        "unanswered": check_answers(api, tally),
+        **counts,
+        **tally_report(api, tally, workdir / "jokes.db"),
         "updates_unconfirmed_at_end": unconfirmed,
         "exit_codes": bot.exit_codes,
         "stop_seconds": bot.stop_seconds,
         "rss_mb_per_process": bot.rss,
-        "log_handler_errors": log.count(" ERROR bot.errors:"),
-        "log_polling_errors": log.count("Failed to fetch updates"),
-        "log_skipped_updates": log.count("skipping update"),
+        **log_counts((workdir / "bot.log").read_text(errors="replace")),
         "workdir": str(workdir),
     }
     report["ok"] = (
@@ -407,12 +269,52 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+async def run_users(
+    api: LocalBotApi, bot: BotProcess, args: argparse.Namespace, tally: Tally, duration: float
+) -> float:
+    """The users until the time is up, the bot restarted `--restarts` times, evenly spaced, while
+    they go on; returns the seconds it took (users finish the action they are in)."""
+    rng = random.Random(args.seed)
+    began = time.monotonic()
+    until = began + duration
+    users = [
+        asyncio.create_task(
+            user(api, 10_000 + n, until, random.Random(rng.random()), tally, args.think)
+        )
+        for n in range(args.users)
+    ]
+    for k in range(args.restarts):
+        at = began + duration * (k + 1) / (args.restarts + 1)
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        await bot.stop()
+        await bot.start()
+    await asyncio.gather(*users)
+    return time.monotonic() - began
+
+
+def tally_report(api: LocalBotApi, tally: Tally, db: Path) -> dict[str, Any]:
+    """What the users did and saw, and the checks of votes and answers."""
+    return {
+        "words_sent": tally.words,
+        "replies": dict(tally.replies),
+        "more_presses": tally.more,
+        "vote_presses": len(tally.presses),
+        "vote_answers": dict(Counter(p.answer or "(none)" for p in tally.presses)),
+        "votes": check_votes(db, tally.presses),
+        "unanswered": check_answers(api, tally),
+    }
+
+
+def log_counts(log: str) -> dict[str, int]:
+    return {
+        "log_handler_errors": log.count(" ERROR bot.errors:"),
+        "log_polling_errors": log.count("Failed to fetch updates"),
+        "log_skipped_updates": log.count("skipping update"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.soak", __doc__)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=0.0, help="overrides --minutes")

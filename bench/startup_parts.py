@@ -15,7 +15,11 @@ import time
 STARTED = time.perf_counter()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse  # not bench.common: that imports settings, part of what is timed below
+
+    parser = argparse.ArgumentParser(prog="python -m bench.startup_parts", description=__doc__)
+    parser.parse_args(argv)
     from bot.startup_gc import pause_collection
 
     pause_collection()  # as `python -m bot` does before its imports
@@ -38,15 +42,16 @@ def main() -> int:
     import transformers  # noqa: F401
 
     mark("import transformers")
+    from generation.config import GenerationConfig
     from generation.gpt.backend import GptBackend
-    from generation.registry import RegistryConfig, gpt_presets
+    from generation.registry import gpt_presets
     from settings import ROOT
 
     backend = GptBackend.from_pretrained(ROOT / "models" / "gpt", quantize="int8")
     mark("load + int8-pack models/gpt (imports the GPT-2 model code)")
     backend.warmup()
     mark("warm-up")
-    backend.generate(["Молоко"], gpt_presets(RegistryConfig())["gpt"], [0])
+    backend.generate(["Молоко"], gpt_presets(GenerationConfig.defaults())["gpt"], [0])
     mark("first gpt (beam) joke")
     print("| piece | s |\n|---|---|")
     for name, seconds in marks:

@@ -13,27 +13,23 @@ compared. Not a test.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import WORDS, machine, machine_line, table
-from bench.models import gpt_models
+from bench.common import WORDS, bench_parser, machine, print_report
+from bench.models import ORIGINAL_BUDGET, gpt_presets_with, rows_per_model, served_gpt
 
 CASES = [("gpt-sample", 1), ("gpt-sample", 8), ("gpt-sample", 32), ("gpt", 1), ("gpt", 8),
          ("gpt", 32)]  # fmt: skip
+HEADER = ["model", "one thread below (rows)", "method", "prompts in one call", "all threads s",
+          "default: small calls on one thread s", "speed-up"]  # fmt: skip
 
 
-def measure(folder: Path, label: str, repeats: int) -> list[list[object]]:
-    from generation.gpt.backend import GptBackend
-    from generation.registry import RegistryConfig, gpt_presets
-
-    backend = GptBackend.from_pretrained(folder, quantize="int8")
-    backend.warmup()
-    presets = gpt_presets(RegistryConfig(gpt_max_new_tokens=0, gpt_max_length=20))
+def measure(label: str, folder: Path, repeats: int) -> list[list[object]]:
+    backend = served_gpt(folder)
+    presets = gpt_presets_with(**ORIGINAL_BUDGET)
     default = backend.fast.one_thread_below_rows
     settings = (0, default)
     rows: list[list[object]] = []
@@ -54,32 +50,26 @@ def measure(folder: Path, label: str, repeats: int) -> list[list[object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.threads",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.threads", __doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="random,shipped")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from generation.service import prefer_sleeping_openmp_threads
+    from generation.openmp import prefer_sleeping_openmp_threads
 
     prefer_sleeping_openmp_threads()  # as the service does, before torch loads
     import torch
 
     torch.set_num_threads(args.threads)
     info = machine()
-    rows: list[list[object]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-threads-") as tmp:
-        for label, folder in gpt_models(args.models, Path(tmp)):
-            rows += measure(folder, label, args.repeats)
-    print(f"`python -m bench.threads --repeats {args.repeats} --models {args.models}`\n")
-    print(machine_line(info, args.threads) + "\n")
-    header = ["model", "one thread below (rows)", "method", "prompts in one call",
-              "all threads s", "default: small calls on one thread s", "speed-up"]  # fmt: skip
-    print(table(header, rows))
+    rows = rows_per_model(
+        args.models,
+        "bench-threads-",
+        lambda label, folder: measure(label, folder, args.repeats),
+    )
+    command = f"python -m bench.threads --repeats {args.repeats} --models {args.models}"
+    print_report(command, info, args.threads, HEADER, rows)
     return 0
 
 

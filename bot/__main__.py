@@ -65,7 +65,7 @@ async def run_local(settings: Settings, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    pause_collection()  # until the models are loaded: start-up runs ~25% faster (bot/startup_gc.py)
+    pause_collection()  # until the models are loaded: a faster start-up (bot/startup_gc.py)
     args = parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

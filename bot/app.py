@@ -236,39 +236,19 @@ async def create_app(
     token = settings.token()
     if not token:
         raise RuntimeError("BOT_TOKEN is not set")
-    async with AsyncExitStack() as stack:
-        await storage.migrate(settings.database_url)
-        engine = storage.create_engine(
-            settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms
-        )
-        stack.push_async_callback(engine.dispose)
-        sessionmaker = storage.make_sessionmaker(engine)
+    async with AsyncExitStack() as stack:  # what is opened here is closed again if a step fails
+        engine, sessionmaker = await _open_storage(settings, stack)
         registry = registry or build_registry(settings.generation())
-        # The default method's model (and any required one) loads before the bot answers; optional
-        # ones (DiffuSeq) load in the worker once it is idle, so they do not delay the first joke.
-        preload, load_later = registry.startup_order(settings.default_method)
-        service = GenerationService.from_config(
-            registry,
-            settings.generation(),
-            stop_grace_s=settings.shutdown_grace_s,
-            preload=preload,
-            load_later=load_later,
-            **({"selector": selector} if selector is not None else {}),
-        )
-        await service.start()
-        stack.push_async_callback(service.stop)
+        service = await _start_generation(settings, registry, selector, stack)
         bot = make_bot(settings, token)
         stack.push_async_callback(bot.session.close)
         offset_file = OffsetFile.beside(sqlite_file(settings.database_url), bot.id)
-        tracker = UpdateTracker(floor=offset_file.take() if offset_file else 0)
-        if tracker.floor:
-            log.info("updates up to %d were handled before the restart", tracker.floor)
         dispatcher = build_dispatcher(
             settings=settings,
             sessionmaker=sessionmaker,
             service=service,
             registry=registry,
-            tracker=tracker,
+            tracker=_tracker(offset_file),
         )
         stack.pop_all()
         return BotApp(
@@ -283,6 +263,50 @@ async def create_app(
             offset_file=offset_file,
         )
     raise AssertionError("unreachable")
+
+
+async def _open_storage(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """Migrate the database and open it; the engine is disposed of by `stack` on failure."""
+    await storage.migrate(settings.database_url)
+    engine = storage.create_engine(
+        settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms
+    )
+    stack.push_async_callback(engine.dispose)
+    return engine, storage.make_sessionmaker(engine)
+
+
+async def _start_generation(
+    settings: Settings,
+    registry: MethodRegistry,
+    selector: Selector | None,
+    stack: AsyncExitStack,
+) -> GenerationService:
+    """Start the service once the models it needs first are loaded; stopped by `stack` on
+    failure."""
+    # The default method's model (and any required one) loads before the bot answers; optional
+    # ones (DiffuSeq) load in the worker once it is idle, so they do not delay the first joke.
+    preload, load_later = registry.startup_order(settings.default_method)
+    service = GenerationService.from_config(
+        registry,
+        settings.generation(),
+        stop_grace_s=settings.shutdown_grace_s,
+        preload=preload,
+        load_later=load_later,
+        **({"selector": selector} if selector is not None else {}),
+    )
+    await service.start()
+    stack.push_async_callback(service.stop)
+    return service
+
+
+def _tracker(offset_file: OffsetFile | None) -> UpdateTracker:
+    """The update tracker, starting above the updates handled before a restart."""
+    tracker = UpdateTracker(floor=offset_file.take() if offset_file else 0)
+    if tracker.floor:
+        log.info("updates up to %d were handled before the restart", tracker.floor)
+    return tracker
 
 
 async def run(settings: Settings) -> None:

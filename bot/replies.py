@@ -15,21 +15,18 @@ lost keyboard edit leaves old counts until the next press.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramBadRequest,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage
+
+from bot.resilience import TRANSIENT
 
 log = logging.getLogger(__name__)
 
 #: Telegram failing, not refusing: still so after one retry.
-UNAVAILABLE = (TelegramServerError, TelegramNetworkError, TelegramRetryAfter, ClientDecodeError)
+UNAVAILABLE = (*TRANSIENT, TelegramRetryAfter)
 
 HARMLESS_QUERY = ("query is too old", "query id is invalid")
 HARMLESS_EDIT = (
@@ -45,21 +42,35 @@ def _harmless(exc: TelegramBadRequest, reasons: tuple[str, ...]) -> bool:
     return any(reason in text for reason in reasons)
 
 
+async def _best_effort(
+    call: Awaitable[object], harmless: tuple[str, ...], refused: str, lost: str, level: int
+) -> bool:
+    """Await a Bot API call; False when Telegram refused it for one of the `harmless` reasons
+    (logged at `level`) or was unavailable (a warning). Any other refusal raises."""
+    try:
+        await call
+    except TelegramBadRequest as exc:
+        if not _harmless(exc, harmless):
+            raise
+        log.log(level, "%s: %s", refused, exc.message)
+        return False
+    except UNAVAILABLE as exc:
+        log.warning("%s: %s", lost, type(exc).__name__)
+        return False
+    return True
+
+
 async def answer_query(
     query: CallbackQuery, text: str | None = None, *, alert: bool = False
 ) -> bool:
     """Answer a button press; False if Telegram no longer takes an answer for it."""
-    try:
-        await query.answer(text, show_alert=alert)
-    except TelegramBadRequest as exc:
-        if not _harmless(exc, HARMLESS_QUERY):
-            raise
-        log.info("callback query %s not answered: %s", query.id, exc.message)
-        return False
-    except UNAVAILABLE as exc:
-        log.warning("answer to callback query %s lost: %s", query.id, type(exc).__name__)
-        return False
-    return True
+    return await _best_effort(
+        query.answer(text, show_alert=alert),
+        HARMLESS_QUERY,
+        refused=f"callback query {query.id} not answered",
+        lost=f"answer to callback query {query.id} lost",
+        level=logging.INFO,
+    )
 
 
 async def edit_keyboard(
@@ -80,24 +91,18 @@ async def edit_message(
 ) -> bool:
     """Replace a message's inline keyboard and, when `text` is given, its text (one call, so
     the two never disagree); False if there was nothing (left) to change."""
-    try:
-        if text is None:
-            await bot.edit_message_reply_markup(
-                chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
-            )
-        else:
-            await bot.edit_message_text(
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-                text=text,
-                reply_markup=markup,
-            )
-    except TelegramBadRequest as exc:
-        if not _harmless(exc, HARMLESS_EDIT):
-            raise
-        log.debug("message %d not edited: %s", message.message_id, exc.message)
-        return False
-    except UNAVAILABLE as exc:
-        log.warning("message %d not updated: %s", message.message_id, type(exc).__name__)
-        return False
-    return True
+    chat_id, message_id = message.chat.id, message.message_id
+    call = (
+        bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=markup)
+        if text is None
+        else bot.edit_message_text(
+            chat_id=chat_id, message_id=message_id, text=text, reply_markup=markup
+        )
+    )
+    return await _best_effort(
+        call,
+        HARMLESS_EDIT,
+        refused=f"message {message_id} not edited",
+        lost=f"message {message_id} not updated",
+        level=logging.DEBUG,
+    )

@@ -4,12 +4,11 @@ heap afterwards.
 Why: starting imports aiogram (it builds ~450 pydantic models), torch and transformers and loads
 the models: over half a million Python objects, nearly all of which live as long as the process.
 The collector runs after every few hundred allocations, so during start-up it runs thousands of
-times, and its older generations rescan that growing heap again and again. Measured on the 2-core
-machine (docs/BENCHMARKS.md §7): importing the bot stack, torch, transformers and the GPT-2 code
-took 5.7 s with collection paused against 7.4 s with it on (medians of 5), and a full collection
-afterwards found nothing to free. `gc.freeze()` then moves everything that exists into a
-permanent generation the collector never scans again, so a later full collection — 0.6 s over
-the start-up heap, which would stall the event loop — stays short while the bot serves.
+times, and its older generations rescan that growing heap again and again; pausing it makes the
+imports clearly faster, and a full collection afterwards finds nothing to free (docs/BENCHMARKS.md
+§7, "Cold start"). `gc.freeze()` then moves everything that exists into a permanent generation
+the collector never scans again, so a later full collection — long enough over the start-up heap
+to stall the event loop — stays short while the bot serves.
 """
 
 from __future__ import annotations

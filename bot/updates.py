@@ -26,13 +26,14 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from aiogram.types.update import UpdateTypeLookupError
+
+from bot.middlewares.handler import Handler
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,7 @@ class UpdateTracker(BaseMiddleware):
         self._updates = _Recent(memory)
         self._queries = _Recent(memory)
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
         update_id = event.update_id

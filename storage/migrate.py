@@ -26,8 +26,8 @@ from storage.errors import DatabaseUnavailable
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: The newest revision in storage/migrations (a test keeps it equal to Alembic's head). Knowing it
-#: without Alembic lets a restart skip importing Alembic (~0.4 s of start-up) when the database
-#: is already there.
+#: without Alembic lets a restart skip importing Alembic, a noticeable part of start-up
+#: (docs/BENCHMARKS.md §7), when the database is already there.
 KNOWN_HEAD = "0002_best_of_n"
 
 

@@ -11,7 +11,7 @@ Other users are never affected: the state is per user.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -20,6 +20,7 @@ from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot import texts
+from bot.middlewares.handler import Handler
 from bot.replies import answer_query
 
 
@@ -31,12 +32,7 @@ class GenerationGuardMiddleware(BaseMiddleware):
         self.last_start: dict[int, float] = {}
         self.warned: set[int] = set()
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not get_flag(data, "generation"):
             return await handler(event, data)
         user = data.get("event_from_user")
