@@ -15,12 +15,12 @@ call per word gives every smaller N; calls of each N are also timed on their own
 
 Without `--quality`:
 
-For each number of denoising steps (10, 20, 100 with the DPM-Solver sampler; 2000 =
-DiffuSeq's full ancestral chain, measured on `--full-requests` requests only), N users (1, 8, 32)
-each send a request and wait for the joke, then send the next; the service batches what arrives
-together. Without a shipped models/diffuseq a random-weight model of the trainer's "gpu" preset is
-built in a temp folder (speed does not depend on the weights). Each steps setting runs in its own
-process. Not a test.
+For each number of denoising steps (10, 20, 100 with `--sampler`, by default the served
+`renoise`; 2000 = DiffuSeq's full ancestral chain, measured on `--full-requests` requests only),
+N users (1, 8, 32) each send a request and wait for the joke, then send the next; the service
+batches what arrives together. Without a shipped models/diffuseq a random-weight model of the
+trainer's "gpu" preset is built in a temp folder (speed does not depend on the weights). Each
+steps setting runs in its own process. Not a test.
 """
 
 from __future__ import annotations
@@ -227,9 +227,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def throughput_rows(args: argparse.Namespace, folder: Path) -> list[list[Any]]:
     """One child process per steps setting; a table row per number of concurrent users."""
     rounds = 1 if args.quick else 2
+    users = [(1, 2 if args.quick else 4), *((c, rounds) for c in CONCURRENCY[1:])]
     plans: list[tuple[int, str, list[tuple[int, int]]]] = [
-        (int(s), "dpm", [(1, 2 if args.quick else 4)] + [(c, rounds) for c in CONCURRENCY[1:]])
-        for s in args.steps.split(",")
+        (int(s), args.sampler, users) for s in args.steps.split(",")
     ]
     if args.full_requests:
         plans.append((FULL_STEPS, "ancestral", [(1, args.full_requests)]))

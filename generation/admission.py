@@ -1,9 +1,9 @@
 """How long the work already queued would take: the rule behind "busy".
 
-Why: a fixed queue depth is wrong both ways. Measured with the whole bot (docs/BENCHMARKS.md §6),
-100 users arriving within a second found a queue of 64 full and a third of them heard "busy",
-although sampling then served 11 jokes/s and could have answered all of them in ~10 s; with a
-deeper queue, beam search instead let requests wait out the full 30 s timeout and apologised.
+Why: a fixed queue depth is wrong both ways (docs/BENCHMARKS.md §6): with a shallow queue, a
+burst of users hears "busy" although the queued sampling work would have been served well
+within the timeout; with a deep one, slow beam-search work lets requests wait out the whole
+timeout and apologises.
 So the service asks how long the queued work will take and says "busy" at once only to a request
 that would not be served within its timeout; the fixed depth stays as an upper bound.
 
@@ -11,7 +11,8 @@ What a batch costs is modelled per method as `a + b * rows` (a fixed part, the w
 per step, plus a part per row), fitted by least squares to recent batches with exponential
 forgetting. That is what lets the estimate price a queue of 100 at the rate of the 32-row batches
 it will run as, from the 1–10-row batches of a quieter minute: a per-row average of single
-requests overprices it several times (32 sampled jokes cost ~8x one). With only one batch size
+requests overprices it several times, since a row added to a batch costs far less than a batch.
+With only one batch size
 seen so far, the cost is taken as proportional to the rows.
 """
 
