@@ -153,6 +153,7 @@ async def test_offset_file_covers_a_stop_while_telegram_is_down(
     assert not (tmp_path / "j.db-offset.tmp").exists()
 
 
+# long: one scenario read in order (start, votes and jokes in flight, SIGTERM, restart)
 async def test_sigterm_mid_stream_exits_0_and_keeps_every_thanked_vote(
     api: LocalBotApi, tmp_path: Path
 ) -> None:
