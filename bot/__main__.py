@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Coroutine
 from typing import Any
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     install_token_redaction(settings.token())
     if args.local:
-        code = _run_reporting(run_local(settings, args.host, args.port))
+        code = _run_reporting(run_local(settings, args.host, args.port), args.verbose)
         exit_now_if_a_model_is_still_running(code)
         return code
     if not settings.token():
@@ -95,30 +96,30 @@ def main(argv: list[str] | None = None) -> int:
 
     # The database first, before aiogram and the models load (seconds): a path that is a folder,
     # a file that is not a database or a schema from a newer release fails the start at once.
-    failed = _run_reporting(storage.migrate(settings.database_url))
+    failed = _run_reporting(storage.migrate(settings.database_url), args.verbose)
     if failed:
         return failed
     from bot.app import run
 
-    code = _run_reporting(run(settings))
+    code = _run_reporting(run(settings), args.verbose)
     exit_now_if_a_model_is_still_running(code)
     return code
 
 
-def _run_reporting(coro: Coroutine[Any, Any, None]) -> int:
+def _run_reporting(coro: Coroutine[Any, Any, None], verbose: bool = False) -> int:
     """Run the bot until SIGTERM/SIGINT (exit 0). What makes starting impossible (a database
     that cannot be opened or migrated, a model that cannot be loaded, a token Telegram rejects)
-    is a one-line message and exit 1, not a traceback."""
+    is a one-line message and exit 1; the traceback only with `--verbose`."""
     import storage
     from generation.types import GenerationError
 
     try:
         asyncio.run(coro)
-    except storage.StorageError as exc:
-        print(f"Cannot start: {exc}", file=sys.stderr)
-        return 1
-    except GenerationError as exc:
-        print(f"Cannot start: the models did not load: {exc}", file=sys.stderr)
+    except (storage.StorageError, GenerationError) as exc:
+        if verbose:
+            traceback.print_exc()
+        what = "the models did not load: " if isinstance(exc, GenerationError) else ""
+        print(f"Cannot start: {what}{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl+C before the bot took over the signals
         return 130

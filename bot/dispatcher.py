@@ -10,6 +10,7 @@ from bot.handlers import build_routers
 from bot.incidents import StorageIncidents
 from bot.joke_teller import JokeTeller
 from bot.middlewares import DbSessionMiddleware, GenerationGuardMiddleware
+from bot.middlewares.humans import IgnoreBotsMiddleware
 from bot.updates import UpdateTracker
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
@@ -48,6 +49,7 @@ def build_dispatcher(
         error_reporter=reporter,
     )
     dp.update.outer_middleware(tracker)  # inside aiogram's own error middleware
+    dp.message.outer_middleware(IgnoreBotsMiddleware())
     dp.update.middleware(DbSessionMiddleware(sessionmaker))
     guard = GenerationGuardMiddleware(settings.throttle_rate_s)
     dp.message.middleware(guard)

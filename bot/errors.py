@@ -50,11 +50,13 @@ class ErrorReporter:
                 error,
                 exc_info=error,
             )
+        # The database's trouble is worth naming: the user learns it is not them, and waits.
+        text = texts.DATABASE_BUSY if isinstance(error, storage.StorageError) else None
         with contextlib.suppress(Exception):
             if update.callback_query is not None:
-                await update.callback_query.answer(texts.SOMETHING_WRONG, show_alert=True)
+                await update.callback_query.answer(text or texts.SOMETHING_WRONG, show_alert=True)
             elif update.message is not None and update.message.chat.type == ChatType.PRIVATE:
-                await bot.send_message(update.message.chat.id, texts.SOMETHING_WRONG)
+                await bot.send_message(update.message.chat.id, text or texts.SOMETHING_WRONG)
         return True
 
 

@@ -9,6 +9,11 @@ Decisions pinned down here:
 * The very same callback query delivered again (a replay) counts once. Separate presses toggle:
   the stored state after any number of them is 0 or 1 vote and matches the answers given.
 * A flood from one user gets one polite warning, whatever its size; others are not slowed down.
+* In a private chat only its owner may vote: a stranger's press there can only be forged.
+* Messages from other bots get no joke; an anonymous group admin (Telegram's stand-in bot with
+  `sender_chat` set) is answered like anyone.
+* A database that fails a command says so («База анекдотов сейчас недоступна…»), not «Что-то
+  пошло не так».
 """
 
 from __future__ import annotations
@@ -130,3 +135,35 @@ async def test_flood_gets_one_polite_warning_and_others_are_unaffected(
         assert (other.text or "").startswith("Кот")
         assert env.rows("SELECT chat_id FROM jokes ORDER BY chat_id") == [(USER,), (OTHER,)]
         assert errors(env) == 0
+
+
+async def test_a_strangers_press_in_a_private_chat_is_refused(env: RunningBot) -> None:
+    api = env.api
+    joke = await ask(env, "Кот", USER)
+    query = api.press_button(OTHER, joke.message_id, text="👍 0", chat_id=USER)
+    answer = await api.wait_for_callback_answer(query)
+    await idle(env)
+    assert answer.text is not None and "только тот, кому он написан" in answer.text
+    assert env.count("votes") == 0 and errors(env) == 0
+
+
+async def test_a_bot_gets_no_joke_an_anonymous_admin_does(env: RunningBot) -> None:
+    api = env.api
+    group = {"id": GROUP, "type": "supergroup", "title": "Клуб"}
+    robot = {"id": 5005, "is_bot": True, "first_name": "Робот"}
+    api.send_update({"message": {"from": robot, "chat": group, "text": "/joke Кот"}})
+    await idle(env)
+    assert env.count("jokes") == 0 and errors(env) == 0
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group"}  # GroupAnonymousBot
+    api.send_update({"message": {
+        "from": anonymous, "sender_chat": group, "chat": group, "text": "/joke Пёс"}})
+    reply = await api.wait_for_bot_message(GROUP)
+    assert (reply.text or "").startswith("Пёс") and errors(env) == 0
+
+
+async def test_start_while_the_database_fails_says_so(env: RunningBot) -> None:
+    with sqlite3.connect(env.db_path) as con:
+        con.execute("DROP TABLE users")  # every user lookup now fails in the database
+    env.api.send_text(USER, "/start")
+    reply = await env.api.wait_for_bot_message(USER)
+    assert "База анекдотов сейчас недоступна" in (reply.text or "")

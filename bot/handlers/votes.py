@@ -2,7 +2,9 @@
 
 Who may vote: anyone who can press the button, i.e. anyone in the chat where the joke was sent,
 including group members who never wrote to the bot (they become a user row with their id only).
-A vote is refused when the joke does not exist (any more) or belongs to another chat (forged data).
+A vote is refused when the joke does not exist (any more) or belongs to another chat, and in a
+private chat when it comes from anyone but the chat's owner: Telegram never delivers such a press,
+so only forged updates do.
 
 Order of effects: store (committed), then answer the press, then update the counts on the
 keyboard. "Спасибо!" therefore always means "stored"; a press whose answer got lost may be stored
@@ -12,6 +14,7 @@ without thanks, never thanked without being stored. A failed write is answered w
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, MaybeInaccessibleMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +42,10 @@ async def vote(
         return
     if joke is None or joke.chat_id != message.chat.id:
         await answer_query(query, texts.NOT_FOUND, alert=True)
+        return
+    if message.chat.type == ChatType.PRIVATE and query.from_user.id != message.chat.id:
+        # Telegram never delivers such a press: only a forged update can vote in a private chat
+        await answer_query(query, texts.NOT_YOUR_CHAT, alert=True)
         return
     joke_id, method = joke.id, joke.method
     try:
