@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.incidents import StorageIncidents, kind_of
+from local_telegram import ChatMessage
 from storage.db import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, create_engine
 from tests.bot_harness import RunningBot
-from tests.fault_kit import ask, idle, running_fake_bot
+from tests.fault_kit import idle, running_fake_bot
 from tests.local_api import LocalBotApi
 
 USER = 1301
+GROUP = -1001301
 VOTE_FAILED = "Не получилось сохранить оценку"
 
 
@@ -74,7 +76,7 @@ async def test_a_long_lock_is_logged_once_not_per_press(
 ) -> None:
     db = tmp_path / "j.db"
     async with running_fake_bot(api, db, db_busy_timeout_ms=50) as env:
-        joke = await ask(env, "Пёс", USER)
+        joke = await group_joke(env, "Пёс")
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
@@ -91,9 +93,17 @@ async def test_a_long_lock_is_logged_once_not_per_press(
     assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
 
 
+async def group_joke(env: RunningBot, word: str) -> ChatMessage:
+    """A joke in a group, where anyone may vote (in a private chat only its owner can)."""
+    env.api.send_text(USER, f"/joke {word}", chat_id=GROUP, chat_type="group")
+    joke = await env.api.wait_for_bot_message(GROUP)
+    await idle(env)
+    return joke
+
+
 async def _press(env: RunningBot, user: int, message_id: int) -> str | None:
     data = f"v:{env.rows('SELECT id FROM jokes')[0][0]}:1"
-    query = env.api.press_button(user, message_id, data, chat_id=USER)
+    query = env.api.press_button(user, message_id, data, chat_id=GROUP)
     answer = await env.api.wait_for_callback_answer(query, timeout=10)
     await idle(env)
     return answer.text
@@ -130,7 +140,7 @@ async def test_a_full_disk_recovers_without_a_restart(
     vote is stored: the write-ahead log does not eat the freed space again."""
     with tiny_filesystem(2048) as folder:
         async with running_fake_bot(api, folder / "j.db") as env:
-            joke = await ask(env, "Кот", USER)
+            joke = await group_joke(env, "Кот")
             filler = fill(folder)
             with caplog.at_level(logging.INFO):
                 failed = [await _press(env, USER + 1 + n, joke.message_id) for n in range(30)]

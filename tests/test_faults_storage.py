@@ -37,6 +37,7 @@ from tests.local_api import LocalBotApi
 __all__ = ["env", "model"]
 
 USER = 801
+GROUP = -100801
 VOTE_FAILED = "Не получилось сохранить оценку"
 
 
@@ -106,7 +107,9 @@ async def test_real_sqlite_full_on_vote_is_reported(env: RunningBot) -> None:
     """A real SQLITE_FULL: the bot's connections may not grow the file by one page, and group
     members keep voting until a vote needs a new page."""
     api = env.api
-    joke = await ask(env, "Заяц", USER)
+    api.send_text(USER, "/joke Заяц", chat_id=GROUP, chat_type="group")
+    joke = await api.wait_for_bot_message(GROUP)
+    await idle(env)
     data = f"v:{env.rows('SELECT id FROM jokes')[0][0]}:1"
     pages = env.rows("PRAGMA page_count")[0][0]
 
@@ -121,7 +124,7 @@ async def test_real_sqlite_full_on_vote_is_reported(env: RunningBot) -> None:
     answers: list[str | None] = []
     try:
         for n in range(400):
-            query = api.press_button(USER + 1 + n, joke.message_id, data, chat_id=USER)
+            query = api.press_button(USER + 1 + n, joke.message_id, data, chat_id=GROUP)
             answers.append((await api.wait_for_callback_answer(query)).text)
             if VOTE_FAILED in (answers[-1] or ""):
                 break
@@ -131,7 +134,7 @@ async def test_real_sqlite_full_on_vote_is_reported(env: RunningBot) -> None:
     finally:
         event.remove(engine.sync_engine, "connect", cap)
         await engine.dispose()
-    query = api.press_button(USER, joke.message_id, data)  # space again: votes work again
+    query = api.press_button(USER, joke.message_id, data, chat_id=GROUP)  # votes work again
     assert (await api.wait_for_callback_answer(query)).text == "Спасибо!"
     assert errors(env) == 0
 
