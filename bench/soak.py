@@ -6,9 +6,11 @@
 The bot runs as `python -m bot` does (its own `main()`, in a child process) against the local
 Bot API server in this process. Only the model is replaced by a fake that answers after
 `--model-delay` seconds (`--gpt-model DIR` uses a real GPT folder instead), so the run measures
-the bot, not the model. Every call the bot makes fails with probability `--fault-rate` (502,
-an nginx HTML page, a dropped connection, 429 with retry_after=1, or a 0.3 s delay), and the bot
-is stopped with SIGTERM and started again `--restarts` times while users keep going.
+the bot, not the model; `--slow-rate` of its calls compute in torch for `--slow-s` seconds,
+past the joke's timeout. Every call the bot makes fails with probability `--fault-rate` (502,
+an nginx HTML page, a dropped connection, 429 with retry_after=1, a 0.3 s delay, or a lost
+answer: the call is carried out and answered 502, so a sent message may arrive twice), and the
+bot is stopped with SIGTERM and started again `--restarts` times while users keep going.
 
 Each simulated user, until the time is up: sends a word (now and then a command, a sticker or a
 too-long text), waits for the reply; under a joke presses 👍 or 👎 (sometimes a second time:
@@ -63,7 +65,7 @@ ODD = ["/top", "/stats", "/help", "/frobnicate", "а" * 200, "😂😂", "<b>к�
 STICKER = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
            "is_animated": False, "is_video": False}  # fmt: skip
 VOTE_TEXTS = {"Спасибо!", "Оценка снята"}
-FAULT_KINDS = ("5xx", "html5xx", "drop", "429", "delay")
+FAULT_KINDS = ("5xx", "html5xx", "drop", "429", "delay", "lost")
 
 
 # --- the users ---------------------------------------------------------------------------------
@@ -242,7 +244,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         counts = {
             "updates": len(api.updates),
             "api_calls": len(api.calls),
-            "faults_injected": dict(Counter(f.fault.kind for f in api.faults.injected)),
+            "faults_injected": dict(
+            Counter("lost" if f.fault.after else f.fault.kind for f in api.faults.injected)
+        ),
         }
         unconfirmed = len(api.pending_updates())
     report = {
@@ -307,6 +311,9 @@ def tally_report(api: LocalBotApi, tally: Tally, db: Path) -> dict[str, Any]:
 
 def log_counts(log: str) -> dict[str, int]:
     return {
+        "log_lines": log.count("\n"),
+        "log_tracebacks": log.count("Traceback (most recent call last)"),
+        "log_aborts": log.count("terminate called"),
         "log_handler_errors": log.count(" ERROR bot.errors:"),
         "log_polling_errors": log.count("Failed to fetch updates"),
         "log_skipped_updates": log.count("skipping update"),
@@ -322,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int, default=1)
     parser.add_argument("--think", type=float, default=4.0, help="mean pause between actions, s")
     parser.add_argument("--model-delay", type=float, default=0.05, help="fake model, s per batch")
+    parser.add_argument(
+        "--slow-rate", type=float, default=0.002, help="share of fake-model calls that run slow"
+    )
+    parser.add_argument(
+        "--slow-s", type=float, default=15.0, help="a slow call's seconds (past the timeout)"
+    )
+    parser.add_argument("--timeout", type=float, default=8.0, help="GENERATION_TIMEOUT_S, s")
     parser.add_argument("--gpt-model", type=Path, help="use this GPT folder instead of the fake")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", help="database and bot.log go here (default: a temp dir)")

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import sys
 import time
@@ -25,17 +26,40 @@ TOKEN = "100000:soak-test-token"
 
 
 class _FakeModel:
+    """Answers after `delay`; with probability `slow_rate` a call instead computes in torch for
+    `slow_s` (past the joke's timeout: the user gets an apology, and a stop meanwhile finds the
+    worker busy inside torch, as with a real model)."""
+
     model_id = "soak-fake"
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, slow_rate: float = 0.0, slow_s: float = 0.0) -> None:
         self.delay = delay
+        self.slow_rate = slow_rate
+        self.slow_s = slow_s
+        self.rng = random.Random(7)
 
     def warmup(self) -> None:
         pass
 
     def generate(self, prompts: Any, params: Any, seeds: Any) -> list[str]:
-        time.sleep(self.delay)
+        if self.slow_rate and self.rng.random() < self.slow_rate:
+            spin_torch(self.slow_s)
+        else:
+            time.sleep(self.delay)
         return [f"{p} — сказал кот. И ушёл спать." for p in prompts]
+
+
+def spin_torch(seconds: float) -> None:
+    """Compute in torch for `seconds`, checking for a stop between steps as the decoders do."""
+    import torch
+
+    from generation import interrupt
+
+    matrix = torch.randn(256, 256)
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        interrupt.check()
+        matrix = torch.tanh(matrix @ matrix)
 
 
 def child() -> None:
@@ -45,10 +69,12 @@ def child() -> None:
 
     if os.environ.get("SOAK_FAKE", "1") == "1":
         delay = float(os.environ.get("SOAK_MODEL_DELAY_S", "0.05"))
+        slow_rate = float(os.environ.get("SOAK_SLOW_RATE", "0"))
+        slow_s = float(os.environ.get("SOAK_SLOW_S", "0"))
 
         def registry(_settings: Any) -> MethodRegistry:
             reg = MethodRegistry()
-            reg.add_backend("fake", _FakeModel(delay))
+            reg.add_backend("fake", _FakeModel(delay, slow_rate, slow_s))
             reg.add_method("gpt", "GPT", "fake", {"do_sample": False})
             reg.add_method("gpt-sample", "GPT (sampling)", "fake", {"do_sample": True})
             return reg
@@ -80,8 +106,11 @@ class BotProcess:
             DATABASE_URL=f"sqlite+aiosqlite:///{self.workdir / 'jokes.db'}",
             ENABLE_DIFFUSEQ="false",
             SHUTDOWN_GRACE_S="10",
+            GENERATION_TIMEOUT_S=str(self.args.timeout),
             PYTHONPATH=str(ROOT),
             SOAK_MODEL_DELAY_S=str(self.args.model_delay),
+            SOAK_SLOW_RATE=str(self.args.slow_rate),
+            SOAK_SLOW_S=str(self.args.slow_s),
             SOAK_FAKE="0" if self.args.gpt_model else "1",
         )
         if self.args.gpt_model:

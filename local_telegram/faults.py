@@ -16,6 +16,8 @@ from typing import Literal
 
 FaultKind = Literal["5xx", "html5xx", "drop", "429", "delay"]
 KINDS: tuple[str, ...] = ("5xx", "html5xx", "drop", "429", "delay")
+#: the random mode also draws "lost": the call is carried out and its answer lost (a 502 after it)
+RANDOM_KINDS: tuple[str, ...] = (*KINDS, "lost")
 ANY_METHOD = "*"
 
 
@@ -100,9 +102,9 @@ class FaultInjector:
         if not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         chosen = tuple(kinds)
-        unknown = [k for k in chosen if k not in KINDS]
+        unknown = [k for k in chosen if k not in RANDOM_KINDS]
         if unknown or not chosen:
-            raise ValueError(f"bad fault kinds {chosen!r}; expected some of {KINDS}")
+            raise ValueError(f"bad fault kinds {chosen!r}; expected some of {RANDOM_KINDS}")
         self._random = _RandomMode(
             probability=probability,
             kinds=chosen,
@@ -152,10 +154,11 @@ class FaultInjector:
             kind = mode.rng.choice(mode.kinds)
             if hit:
                 fault = Fault(
-                    kind,  # type: ignore[arg-type]
+                    "5xx" if kind == "lost" else kind,  # type: ignore[arg-type]
                     status=mode.status,
                     retry_after=mode.retry_after,
                     delay=mode.delay,
+                    after=kind == "lost",
                 )
         if fault is not None:
             self.injected.append(InjectedFault(method, fault, time.monotonic()))
