@@ -97,6 +97,18 @@ class Driver(TelegramState):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
+    async def wait_in_chat(
+        self, chat_id: int, predicate: Callable[[], T | None], timeout: float, failure: str
+    ) -> T:
+        """`wait_until`; a timeout says `failure` and shows how the chat ends, so a test that
+        waited for the wrong thing shows what the bot did instead."""
+        try:
+            return await self.wait_until(predicate, timeout, failure)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{failure} within {timeout}s; the chat ends with:\n{self.describe(chat_id)}"
+            ) from None
+
     async def wait_for_bot_messages(
         self, chat_id: int, count: int, *, after: int | None = None, timeout: float = 5.0
     ) -> list[ChatMessage]:
@@ -112,13 +124,8 @@ class Driver(TelegramState):
             fresh = [m for m in self.bot_messages(chat_id) if m.message_id > floor]
             return fresh[:count] if len(fresh) >= count else None
 
-        try:
-            return await self.wait_until(found, timeout, "bot messages")
-        except TimeoutError:
-            raise TimeoutError(
-                f"no {count} bot message(s) after #{floor} in chat {chat_id} within {timeout}s; "
-                f"the chat ends with:\n{self.describe(chat_id)}"
-            ) from None
+        failure = f"no {count} bot message(s) after #{floor} in chat {chat_id}"
+        return await self.wait_in_chat(chat_id, found, timeout, failure)
 
     async def wait_for_bot_message(
         self, chat_id: int, *, after: int | None = None, timeout: float = 5.0

@@ -79,8 +79,8 @@ class SimulatedUsers(TelegramState):
     def send_message(
         self,
         user_id: int,
-        *,
         text: str | None = None,
+        *,
         entities: list[Entity] | None = None,
         chat_id: int | None = None,
         chat_type: str = "private",
@@ -91,10 +91,12 @@ class SimulatedUsers(TelegramState):
         reply_to: int | None = None,
         **fields: Any,
     ) -> ChatMessage:
-        """A user sends any message (text, or e.g. sticker={...}, new_chat_members=[...]).
+        """A user sends a message: `text` (to the bot, or in a group when chat_id < 0 and
+        chat_type='group'), or any other (e.g. sticker={...}, new_chat_members=[...]).
 
-        `fields` become fields of the Telegram Message as given; `entities` default to the
-        commands, @mentions, hashtags and links Telegram would find in `text`.
+        Returns the user's message; `.update_id` and `.message_id` identify it. `fields` become
+        fields of the Telegram Message as given; `entities` default to the commands, @mentions,
+        hashtags and links Telegram would find in `text`.
         """
         user = self._user(user_id, first_name, username, language_code)
         chat = self._user_chat(user, chat_id, chat_type, chat_title)
@@ -118,36 +120,9 @@ class SimulatedUsers(TelegramState):
         chat.last_user_action_at = message.at
         return message
 
-    def send_text(
-        self,
-        user_id: int,
-        text: str,
-        *,
-        chat_id: int | None = None,
-        chat_type: str = "private",
-        chat_title: str | None = None,
-        first_name: str | None = None,
-        username: str | None = None,
-        language_code: str | None = "ru",
-        entities: list[Entity] | None = None,
-        reply_to: int | None = None,
-    ) -> ChatMessage:
-        """A user writes `text` (to the bot, or in a group when chat_id < 0 and chat_type='group').
-
-        Returns the user's message; `.update_id` and `.message_id` identify it.
-        """
-        return self.send_message(
-            user_id,
-            text=text,
-            entities=entities,
-            chat_id=chat_id,
-            chat_type=chat_type,
-            chat_title=chat_title,
-            first_name=first_name,
-            username=username,
-            language_code=language_code,
-            reply_to=reply_to,
-        )
+    #: the common case, a user writing text: `send_text(user, "Кот")`, or in a group
+    #: `send_text(user, "/joke Кот", chat_id=-100, chat_type="group")`
+    send_text = send_message
 
     def press_button(
         self,

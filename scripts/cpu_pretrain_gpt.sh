@@ -27,8 +27,7 @@
 # $OUT/jokes (metrics.json, loss.png, trainer_state.pt), $OUT/mix-last (phase 1's last weights).
 # Typical use: nohup nice -n 5 scripts/cpu_pretrain_gpt.sh > runs/gpt-lit.log 2>&1 &
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+source "$(dirname "$0")/training_data.sh"
 CORPUS="${CORPUS:-../shared/data/jokes}"
 LIT_SRC="${LIT_SRC:-../shared/data/literature/ruslit_public_domain.tar.xz}"
 INIT="${INIT:-models/gpt}"
@@ -43,12 +42,9 @@ OUT="${OUT:-runs/gpt-lit}"
 PY=.venv/bin/python
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
-[[ -f data/prepared-380/train.jsonl ]] ||
-  $PY -m generation.training.corpus --corpus "$CORPUS" --out data/prepared-380 --max-chars 380
-[[ -f data/literature/train.jsonl ]] ||
-  $PY -m generation.training.literature --src "$LIT_SRC" --out data/literature
-$PY -m generation.training.mix --train data/literature --train data/prepared-380 \
-  --eval data/prepared-380 --out data/mix-lit > /dev/null
+prepare_jokes_380 "$CORPUS"
+prepare_literature "$LIT_SRC"
+mix_literature_and_jokes
 mkdir -p "$OUT"
 common=(--tokenizer "$INIT" --batch-size "$BATCH" --dropout 0.1 --samples 2
   --threads "$THREADS" --precision "$PRECISION" --no-progress

@@ -27,8 +27,7 @@
 # Results: $OUT/gpt.tar.part-* (cat gpt.tar.part-* | tar -x: gpt/ = the calibrated model,
 # gpt-*run/ = metrics and loss curves, without optimizer states) and $OUT/logs.txt.
 set -u
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+source "$(dirname "$0")/training_data.sh"
 WHICH="${WHICH:-gpt diffuseq}"
 MIN_PRE="${MIN_PRE:-4.5}"
 MIN_FT="${MIN_FT:-2}"
@@ -44,13 +43,12 @@ OUT="${OUT:-/tmp/out}"
 
 if [[ "${1:-}" == "prepare" ]]; then  # here, before the run: pack what must travel
   set -e
+  PY=.venv/bin/python
   mkdir -p data/gpu
-  [[ -f data/literature/train.jsonl ]] || .venv/bin/python -m generation.training.literature \
-    --src ../shared/data/literature/ruslit_public_domain.tar.xz --out data/literature
-  [[ -f data/prepared-380/train.jsonl ]] || .venv/bin/python -m generation.training.corpus \
-    --corpus ../shared/data/jokes --out data/prepared-380 --max-chars 380
-  [[ -f data/prepared/train.jsonl ]] || .venv/bin/python -m generation.training.corpus \
-    --corpus ../shared/data/jokes --out data/prepared
+  prepare_literature ../shared/data/literature/ruslit_public_domain.tar.xz
+  prepare_jokes_380 ../shared/data/jokes
+  [[ -f data/prepared/train.jsonl ]] ||
+    $PY -m generation.training.corpus --corpus ../shared/data/jokes --out data/prepared
   tar -cJf data/gpu/data.tar.xz --exclude=fun.jsonl data/literature/train.jsonl \
     data/prepared-380 data/prepared
   ls -la data/gpu
@@ -73,8 +71,7 @@ mkdir -p "$work" "$OUT"
 [[ "$DEVICE" == cuda ]] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 $PY -c "import torch, transformers, tokenizers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'tokenizers', tokenizers.__version__)"
 [[ -f data/gpu/data.tar.xz ]] && tar -xJf data/gpu/data.tar.xz
-$PY -m generation.training.mix --train data/literature --train data/prepared-380 \
-  --eval data/prepared-380 --out data/mix-lit > /dev/null || exit 1
+mix_literature_and_jokes || exit 1
 
 gpt() {  # pre-train on literature + jokes, fine-tune on jokes, calibrate
   local common=(--tokenizer models/gpt --device "$DEVICE" --batch-size "$BATCH" --samples 2

@@ -3,8 +3,16 @@ server fixture in `tests/bot_harness.py` (an aiogram Bot on it in `tests/local_a
 generation service fixture in `tests/generation_fakes.py`."""
 
 from tests.bot_harness import api
-from tests.fixtures_models import one_torch_thread, tiny_gpt_dir, tiny_gpt_split
+from tests.fixtures_models import one_torch_thread, tiny_gpt_dir, tiny_gpt_split, tok_dir
 from tests.generation_fakes import make_service
 from tests.local_api import bot
 
-__all__ = ["api", "bot", "make_service", "one_torch_thread", "tiny_gpt_dir", "tiny_gpt_split"]
+__all__ = [
+    "api",
+    "bot",
+    "make_service",
+    "one_torch_thread",
+    "tiny_gpt_dir",
+    "tiny_gpt_split",
+    "tok_dir",
+]

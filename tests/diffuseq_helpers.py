@@ -1,5 +1,6 @@
-"""Shared pieces of the DiffuSeq tests: a tiny tokenizer and model config, batches, and a fake
-denoiser that records what the samplers feed it."""
+"""Shared pieces of the DiffuSeq tests: a tiny tokenizer (the `tok_dir` fixture's, in
+`tests/fixtures_models.py`) and model config, batches, and a fake denoiser that records what the
+samplers feed it."""
 
 from __future__ import annotations
 

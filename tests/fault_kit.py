@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -210,12 +212,43 @@ def bot_env(api_url: str, db: Path, **extra: str) -> dict[str, str]:
 FAKE_BOT_CMD = "import tests.fault_kit as k; k.main()"
 
 
+@contextlib.asynccontextmanager
+async def fake_bot_process(
+    env: dict[str, str], *args: str, log: Path | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`main()` below as a child process, `args` on its command line. Its output goes to the file
+    `log`, or without one to a pipe at `proc.stdout`. Killed on the way out if still running."""
+    stream = log.open("w") if log is not None else None
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        FAKE_BOT_CMD,
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=stream or asyncio.subprocess.PIPE,
+        stderr=stream or asyncio.subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if stream is not None:
+            stream.close()
+
+
+async def sigterm(proc: asyncio.subprocess.Process, timeout: float = 20.0) -> int:
+    """Stop the process as systemd or `docker stop` does; its exit code."""
+    proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(proc.wait(), timeout)
+
+
 def main() -> None:
     """`python -m bot` with the fake model: `bot.__main__.main()` as is, `build_registry`
     replaced. FAKE_DELAY_S and FAKE_MODE set the model's delay and mode; the polling backoff is
     sub-second."""
-    import sys
-
     import bot.app
 
     model = FakeModel(os.environ.get("FAKE_MODE", "ok"), float(os.environ.get("FAKE_DELAY_S", "0")))

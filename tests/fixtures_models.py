@@ -14,6 +14,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,8 +79,7 @@ def make_tiny_gpt(
     elsewhere — then the tokenizer goes to `tokenizer_path` (default: `<path>-tokenizer`).
     prepend_bos: write the `prepend_bos` flag our trainer writes (sequences start with eos/bos).
     """
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+    from transformers import AutoTokenizer
 
     path = Path(path)
     if tokenizer_path is None:
@@ -87,19 +87,7 @@ def make_tiny_gpt(
     tokenizer_path = Path(tokenizer_path)
     make_tiny_tokenizer(tokenizer_path)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=128,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
+    model = tiny_gpt2(tokenizer, seed=seed)
     if train_steps:
         _train(model, tokenizer, train_steps)
     model.eval()
@@ -107,6 +95,27 @@ def make_tiny_gpt(
         model.config.prepend_bos = True
     model.save_pretrained(path, safe_serialization=True)
     return path
+
+
+def tiny_gpt2(
+    tokenizer: Any, *, n_positions: int = 128, n_embd: int = 32, n_layer: int = 2, seed: int = 0
+) -> Any:
+    """A seeded, untrained GPT-2 (two heads) over `tokenizer`'s vocabulary, in training mode."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config)
 
 
 def _train(model, tokenizer, steps: int) -> None:  # type: ignore[no-untyped-def]
@@ -146,6 +155,15 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DiffuSeq tests' tokenizer folder (`tests.diffuseq_helpers.write_tokenizer`), made
+    once: tests only read it."""
+    from tests.diffuseq_helpers import write_tokenizer
+
+    return write_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 @pytest.fixture(scope="session")

@@ -142,13 +142,8 @@ class LocalBotApi(local_telegram.LocalBotApi):
                 return None
             return next((e for e in message.edits if e.at >= floor), None)
 
-        try:
-            return await self.wait_until(found, timeout, "an edit")
-        except TimeoutError:
-            raise TimeoutError(
-                f"message #{message_id} in chat {chat_id} was not edited within {timeout}s; "
-                f"the chat ends with:\n{self.describe(chat_id)}"
-            ) from None
+        failure = f"message #{message_id} in chat {chat_id} was not edited"
+        return await self.wait_in_chat(chat_id, found, timeout, failure)
 
     async def wait_for_chat_action(
         self,

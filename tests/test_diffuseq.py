@@ -14,14 +14,9 @@ from generation.diffuseq import DiffuSeqBackend, first_word, starts_with_prompt
 from generation.diffuseq.backend import mbr_select, with_prompt
 from generation.diffuseq.checkpoint import save_pretrained
 from generation.diffuseq.model import DiffuSeqModel
-from tests.diffuseq_helpers import tiny_config, write_tokenizer
+from tests.diffuseq_helpers import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 def test_first_word_and_prompt_check() -> None:

@@ -19,15 +19,9 @@ from tests.diffuseq_helpers import (
     seeded_model_and_batch,
     tiny_batch,
     tiny_config,
-    write_tokenizer,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 def test_schedule_monotone() -> None:

@@ -27,7 +27,8 @@ from generation.evaluation.metrics import (
 from generation.evaluation.pipeline import EvalConfig, run
 from generation.gpt.scoring import bits_per_char, encode_jokes, lm_sequence_bits
 from generation.postprocess import model_wrote_sentence_end
-from tests.fixtures_models import SENTENCES, make_tiny_tokenizer
+from tests.diffuseq_helpers import tiny_config
+from tests.fixtures_models import SENTENCES, make_tiny_tokenizer, tiny_gpt2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -40,18 +41,8 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _gpt(tokenizer, n_positions: int = 64, seed: int = 0):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=n_positions,
-        n_embd=16,
-        n_layer=1,
-        n_head=2,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return GPT2LMHeadModel(config).eval()
+    """One layer, 16 wide: the scoring tests need a model, not a good one."""
+    return tiny_gpt2(tokenizer, n_positions=n_positions, n_embd=16, n_layer=1, seed=seed).eval()
 
 
 # -- bits per character -----------------------------------------------------------------------
@@ -226,25 +217,11 @@ def _save_tiny_diffuseq(tokenizer_dir: Path, folder: Path) -> Path:
     from transformers import AutoTokenizer
 
     from generation.diffuseq.checkpoint import save_pretrained
-    from generation.diffuseq.config import DiffuSeqConfig
     from generation.diffuseq.model import DiffuSeqModel
-    from generation.training.diffuseq_data import ensure_special_tokens
 
     dq_tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    roles = ensure_special_tokens(dq_tok)
+    cfg = tiny_config(dq_tok, emb_dim=8, hidden=32, layers=1, ffn=64, time_dim=16)
     torch.manual_seed(0)
-    cfg = DiffuSeqConfig(
-        vocab_size=len(dq_tok),
-        seq_len=24,
-        emb_dim=8,
-        hidden=32,
-        layers=1,
-        heads=2,
-        ffn=64,
-        time_dim=16,
-        dropout=0.0,
-        **roles,
-    )
     save_pretrained(DiffuSeqModel(cfg).eval(), dq_tok, folder)
     return folder
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,15 +21,15 @@ import storage
 from bot.redaction import MASK, TokenRedactor, install_token_redaction
 from tests.bot_harness import TOKEN, RunningBot
 from tests.fault_kit import (
-    FAKE_BOT_CMD,
-    ROOT,
     FakeModel,
     ask,
     bot_env,
     env,
+    fake_bot_process,
     idle,
     model,
     running_fake_bot,
+    sigterm,
     wait_for,
 )
 from tests.local_api import LocalBotApi
@@ -99,26 +97,17 @@ async def test_error_paths_put_no_token_into_log_messages(
 async def test_python_m_bot_masks_the_token_in_its_logs(tmp_path: Path) -> None:
     """A malformed TELEGRAM_API_URL: aiohttp's error quotes the whole URL, token included."""
     env = bot_env("http://127.0.0.1:99999", tmp_path / "j.db")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FAKE_BOT_CMD, "--log-level", "DEBUG", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
     seen: list[str] = []
 
-    async def read() -> None:
+    async def read(proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         async for line in proc.stdout:
             seen.append(line.decode("utf-8", "replace"))
 
-    reader = asyncio.create_task(read())
-    try:
+    async with fake_bot_process(env, "--log-level", "DEBUG") as proc:
+        reader = asyncio.create_task(read(proc))  # ends with the process (its output closes)
         await wait_for(lambda: sum("cannot reach Telegram" in s for s in seen) >= 2, 60)
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        code = await sigterm(proc)
         await reader
     output = "".join(seen)
     assert code == 0, output[-2000:]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,17 +21,17 @@ from bot.app import BotApp, create_app
 from bot.resilience import polling_backoff
 from bot.updates import OffsetFile
 from tests.fault_kit import (
-    FAKE_BOT_CMD,
     FAST_BACKOFF,
-    ROOT,
     FakeModel,
     ask,
     bot_env,
     db_rows,
+    fake_bot_process,
     fake_registry,
     fake_settings,
     idle,
     running_fake_bot,
+    sigterm,
     wait_for,
     wait_long_poll,
 )
@@ -63,16 +61,24 @@ async def started(
         await app.close()
 
 
-async def test_close_waits_for_a_generation_in_flight(api: LocalBotApi, tmp_path: Path) -> None:
-    model = FakeModel(delay=0.8)
-    async with started(api, tmp_path / "j.db", model, shutdown_grace_s=5.0) as (app, task):
-        api.send_text(USER, "Кот")
+async def _stop_during_a_generation(
+    api: LocalBotApi, db: Path, word: str, *, delay: float, grace: float
+) -> float:
+    """A user asks for a joke the model takes `delay` s to write; once it has started, the bot
+    stops and closes with `grace` s for work in flight. Returns how long stopping took."""
+    model = FakeModel(delay=delay)
+    async with started(api, db, model, shutdown_grace_s=grace) as (app, task):
+        api.send_text(USER, word)
         await wait_for(model.started.is_set, 5, "the generation to start")
         began = time.monotonic()
         await app.stop()
         await task
         await app.close()
-        took = time.monotonic() - began
+        return time.monotonic() - began
+
+
+async def test_close_waits_for_a_generation_in_flight(api: LocalBotApi, tmp_path: Path) -> None:
+    took = await _stop_during_a_generation(api, tmp_path / "j.db", "Кот", delay=0.8, grace=5.0)
     joke = api.last_bot_message(USER)
     assert joke is not None and (joke.text or "").startswith("Кот")
     assert 0.5 < took < 3
@@ -85,15 +91,7 @@ async def test_close_waits_for_a_generation_in_flight(api: LocalBotApi, tmp_path
 async def test_generation_past_the_grace_period_gets_an_apology(
     api: LocalBotApi, tmp_path: Path
 ) -> None:
-    model = FakeModel(delay=3.0)
-    async with started(api, tmp_path / "j.db", model, shutdown_grace_s=0.4) as (app, task):
-        api.send_text(USER, "Пёс")
-        await wait_for(model.started.is_set, 5, "the generation to start")
-        began = time.monotonic()
-        await app.stop()
-        await task
-        await app.close()
-        took = time.monotonic() - began
+    took = await _stop_during_a_generation(api, tmp_path / "j.db", "Пёс", delay=3.0, grace=0.4)
     reply = api.last_bot_message(USER)
     assert reply is not None and "перезапускаюсь" in (reply.text or "")
     assert took < 2.0
@@ -160,13 +158,9 @@ async def test_sigterm_mid_stream_exits_0_and_keeps_every_thanked_vote(
     """`python -m bot`'s main() as a process: votes and generations in flight, SIGTERM, then a
     restart that gets the unconfirmed updates again."""
     db = tmp_path / "j.db"
-    log = (tmp_path / "bot.log").open("w")
     env = bot_env(api.url, db, FAKE_DELAY_S="0.2", SHUTDOWN_GRACE_S="5")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FAKE_BOT_CMD, cwd=ROOT, env=env, stdout=log, stderr=log
-    )
     users = list(range(USER, USER + 8))
-    try:
+    async with fake_bot_process(env, log=tmp_path / "bot.log") as proc:
         await wait_long_poll(api, timeout=60)
         for user in users:  # a group where everybody asks for a joke
             api.send_text(user, f"/joke Кот{user}", chat_id=GROUP, chat_type="group")
@@ -188,15 +182,9 @@ async def test_sigterm_mid_stream_exits_0_and_keeps_every_thanked_vote(
             for user in users[:3]
         ]
         await api.wait_until(lambda: any(api.callback_answer(q) for q in presses), 10)
-        proc.send_signal(signal.SIGTERM)  # votes and generations in flight
         began = time.monotonic()
-        code = await asyncio.wait_for(proc.wait(), 20)
+        code = await sigterm(proc)  # votes and generations in flight
         took = time.monotonic() - began
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        log.close()
     output = (tmp_path / "bot.log").read_text()
     assert code == 0, output[-3000:]
     assert took < 5 + 3, output[-2000:]
@@ -252,25 +240,15 @@ async def test_sigterm_while_the_model_computes_past_the_grace_exits_0(
 ) -> None:
     """A generation still inside torch when the grace period ends: the user gets the apology
     and the process exits 0 (a normal interpreter exit under such a thread is a SIGABRT)."""
-    log = (tmp_path / "bot.log").open("w")
     env = bot_env(
         api.url, tmp_path / "j.db", FAKE_MODE="torch", FAKE_DELAY_S="60", SHUTDOWN_GRACE_S="0.5"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FAKE_BOT_CMD, cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    try:
+    async with fake_bot_process(env, log=tmp_path / "bot.log") as proc:
         await wait_long_poll(api, timeout=60)
         api.send_text(USER, "Кот")
         await api.wait_for_chat_action(USER, timeout=10)  # "typing…": the model is at work
         await asyncio.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        log.close()
+        code = await sigterm(proc)
     output = (tmp_path / "bot.log").read_text()
     assert code == 0, output[-3000:]
     assert "terminate called" not in output

@@ -22,14 +22,9 @@ from generation.training.diffuseq_data import (
     make_batch,
     tokenize_pairs,
 )
-from tests.diffuseq_helpers import JOKES, tiny_batch, tiny_config, write_tokenizer
+from tests.diffuseq_helpers import JOKES, tiny_batch, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
 def test_choose_seq_len_and_packing(tok_dir: Path) -> None:

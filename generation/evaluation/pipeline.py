@@ -195,15 +195,23 @@ def _through_service(
     )
 
 
-def _main_rows(
-    cfg: EvalConfig,
-    source: MethodRegistry,
-    methods: Sequence[str],
-    report: Report,
-    fluency: Fluency,
-    progress: Progress,
-) -> None:
+@dataclass(frozen=True)
+class _Stages:
+    """What the generation stages read: the run's settings, the loaded methods, the report they
+    fill in (its words and nouns chosen), the fluency scorer and the progress line."""
+
+    cfg: EvalConfig
+    source: MethodRegistry
+    methods: Sequence[str]
+    report: Report
+    fluency: Fluency
+    progress: Progress
+
+
+def _main_rows(stages: _Stages) -> None:
     """Each method, one joke per word through the service (batched), then the latency run."""
+    cfg, source, report, progress = stages.cfg, stages.source, stages.report, stages.progress
+    methods = stages.methods
     words, nouns = report.words, report.nouns
     all_words = words + nouns
     registry, recorders = recording_registry(source, methods)
@@ -215,7 +223,7 @@ def _main_rows(
         outputs = _through_service(registry, method, all_words, recorder, seeds, cfg, True)
         progress(f"{method}: latency, {len(latency_words)} requests one at a time ...")
         timed = _through_service(registry, method, latency_words, recorder, seeds, cfg, False)
-        row = summarize(outputs, fluency)
+        row = summarize(outputs, stages.fluency)
         by_word = {o.word: o.text for o in outputs}
         row["median_latency_ms"] = statistics.median(o.latency_ms for o in timed)
         row["latency_n"] = len(timed)
@@ -232,18 +240,12 @@ def _main_rows(
         progress(f"{method}: valid {row['valid']:.3f}, median {row['median_latency_ms']:.0f} ms")
 
 
-def _diversity_rows(
-    cfg: EvalConfig,
-    source: MethodRegistry,
-    methods: Sequence[str],
-    report: Report,
-    fluency: Fluency,
-    progress: Progress,
-) -> None:
+def _diversity_rows(stages: _Stages) -> None:
     """Several samples per word, gpt-sample vs diffuseq, straight from the backends in batches."""
+    cfg, source, report = stages.cfg, stages.source, stages.report
     div_words = mixed_words(report.words, report.nouns, cfg.diversity_words)
-    for method in (m for m in (GPT_SAMPLE, DIFFUSEQ) if m in methods):
-        progress(f"{method}: {cfg.samples_per_word} samples x {len(div_words)} words ...")
+    for method in (m for m in (GPT_SAMPLE, DIFFUSEQ) if m in stages.methods):
+        stages.progress(f"{method}: {cfg.samples_per_word} samples x {len(div_words)} words ...")
         groups, per_joke = batched_samples(
             source.backend(method),
             source.method(method).params,
@@ -251,7 +253,7 @@ def _diversity_rows(
             cfg.samples_per_word,
             cfg.seed + 10_000,
         )
-        row = summarize([o for g in groups for o in g], fluency)
+        row = summarize([o for g in groups for o in g], stages.fluency)
         row["self_bleu"] = self_bleu([[o.text for o in g if o.text] for g in groups])
         row["seconds_per_joke_batched"] = per_joke
         row["words"] = len(div_words)
@@ -294,8 +296,9 @@ def run(cfg: EvalConfig, progress: Progress = print) -> Report:
     fluency = fluency_scorer(model, tokenizer)
     report.nouns = list(COMMON_NOUNS[: cfg.nouns])
     report.words = starting_words(read_jokes(cfg.data / "test.jsonl"), cfg.words, report.nouns)
-    _main_rows(cfg, source, methods, report, fluency, progress)
-    _diversity_rows(cfg, source, methods, report, fluency, progress)
+    stages = _Stages(cfg, source, methods, report, fluency, progress)
+    _main_rows(stages)
+    _diversity_rows(stages)
     if DIFFUSEQ in methods:
         sweep_words = mixed_words(report.words, report.nouns, cfg.sweep_words)
         report.sweep = step_sweep(cfg, source, sweep_words, fluency, progress)

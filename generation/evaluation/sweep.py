@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from generation.evaluation.outputs import summarize
+from generation.evaluation.outputs import Output, summarize
 from generation.evaluation.runs import batched_samples, single_calls
 from generation.registry import DIFFUSEQ, MethodRegistry
 
@@ -32,47 +33,52 @@ class SweepConfig(Protocol):
     seed: int
 
 
-def _single_latencies(
-    cfg: SweepConfig,
-    backend: Any,
-    base: Mapping[str, Any],
-    words: Sequence[str],
-    progress: Progress,
-) -> dict[int, float]:
-    """Median latency of one joke alone at each step count but the longest (or the only one)."""
-    longest = max(cfg.steps)
-    shorter = sorted(s for s in cfg.steps if s != longest)
-    latency: dict[int, float] = {}
-    for steps in shorter or [longest]:
-        progress(f"diffuseq sweep: latency at {steps} steps ...")
-        outs = single_calls(
-            backend, {**base, "steps": steps}, words[: cfg.sweep_latency_words], cfg.seed
+@dataclass(frozen=True)
+class _Sweep:
+    """What every part of the sweep reads: the run's settings, DiffuSeq's backend and preset
+    parameters, the words, the fluency scorer and the progress line."""
+
+    cfg: SweepConfig
+    backend: Any
+    base: Mapping[str, Any]
+    words: list[str]
+    fluency: Fluency
+    progress: Progress
+
+    def one_per_word(
+        self, params: Mapping[str, Any], words: Sequence[str]
+    ) -> tuple[list[Output], float]:
+        """One sample per word, in batches, on the run's seeds; and the seconds per joke."""
+        groups, per_joke = batched_samples(
+            self.backend, params, words, 1, self.cfg.seed, batch_rows=20
         )
+        return [g[0] for g in groups], per_joke
+
+
+def _single_latencies(sweep: _Sweep, step_counts: Sequence[int]) -> dict[int, float]:
+    """Median latency of one joke alone at each of `step_counts`."""
+    latency: dict[int, float] = {}
+    for steps in step_counts:
+        sweep.progress(f"diffuseq sweep: latency at {steps} steps ...")
+        words = sweep.words[: sweep.cfg.sweep_latency_words]
+        outs = single_calls(sweep.backend, {**sweep.base, "steps": steps}, words, sweep.cfg.seed)
         latency[steps] = statistics.median(o.latency_ms for o in outs)
     return latency
 
 
-def _step_rows(
-    cfg: SweepConfig,
-    backend: Any,
-    base: Mapping[str, Any],
-    words: Sequence[str],
-    fluency: Fluency,
-    progress: Progress,
-) -> list[dict[str, Any]]:
-    """One row per step count (plus the like-for-like subset rows), fewest words first."""
+def _step_rows(sweep: _Sweep) -> list[dict[str, Any]]:
+    """One row per step count (plus the like-for-like subset rows), fewest words first. Latency
+    alone is measured at every step count but the longest (or at the only one)."""
+    cfg, words = sweep.cfg, sweep.words
     longest = max(cfg.steps)
     shorter = sorted(s for s in cfg.steps if s != longest)
     small = min(cfg.full_steps_words, len(words)) if shorter else len(words)
-    latency = _single_latencies(cfg, backend, base, words, progress)
+    latency = _single_latencies(sweep, shorter or [longest])
     rows: list[dict[str, Any]] = []
     for steps in cfg.steps:
         chosen = words[:small] if steps == longest else words
-        progress(f"diffuseq sweep: {steps} steps x {len(chosen)} words ...")
-        groups, per_joke = batched_samples(
-            backend, {**base, "steps": steps}, chosen, 1, cfg.seed, batch_rows=20
-        )
-        outs = [g[0] for g in groups]
+        sweep.progress(f"diffuseq sweep: {steps} steps x {len(chosen)} words ...")
+        outs, per_joke = sweep.one_per_word({**sweep.base, "steps": steps}, chosen)
         extrapolated = steps not in latency
         ms = latency[shorter[-1]] * steps / shorter[-1] if extrapolated else latency[steps]
         extra = {
@@ -80,30 +86,23 @@ def _step_rows(
             "median_latency_ms": ms,
             "latency_extrapolated": extrapolated,
         }
-        row = {"sampler": base.get("sampler"), "steps": steps}
-        rows.append({**row, **summarize(outs, fluency), **extra, "words": len(outs)})
+        row = {"sampler": sweep.base.get("sampler"), "steps": steps}
+        rows.append({**row, **summarize(outs, sweep.fluency), **extra, "words": len(outs)})
         if steps != longest and small < len(outs):
-            rows.append({**row, **summarize(outs[:small], fluency), **extra, "words": small})
+            rows.append({**row, **summarize(outs[:small], sweep.fluency), **extra, "words": small})
     rows.sort(key=lambda r: (r["words"], -r["steps"]))
     return rows
 
 
-def _sampler_rows(
-    cfg: SweepConfig,
-    backend: Any,
-    base: Mapping[str, Any],
-    words: Sequence[str],
-    fluency: Fluency,
-    progress: Progress,
-) -> list[dict[str, Any]]:
+def _sampler_rows(sweep: _Sweep) -> list[dict[str, Any]]:
     """The other samplers at the preset's step count, on the same words and seeds."""
-    steps = int(base.get("steps", 20))
+    steps = int(sweep.base.get("steps", 20))
+    words = sweep.words
     rows = []
-    for sampler in (x for x in cfg.compare_samplers if x != base.get("sampler")):
-        progress(f"diffuseq sweep: sampler {sampler}, {steps} steps x {len(words)} words ...")
-        params = {**base, "steps": steps, "sampler": sampler}
-        groups, per_joke = batched_samples(backend, params, words, 1, cfg.seed, batch_rows=20)
-        outs = [g[0] for g in groups]
+    for sampler in (x for x in sweep.cfg.compare_samplers if x != sweep.base.get("sampler")):
+        sweep.progress(f"diffuseq sweep: sampler {sampler}, {steps} steps x {len(words)} words ...")
+        params = {**sweep.base, "steps": steps, "sampler": sampler}
+        outs, per_joke = sweep.one_per_word(params, words)
         rows.append(
             {
                 "sampler": sampler,
@@ -111,7 +110,7 @@ def _sampler_rows(
                 "words": len(outs),
                 "seconds_per_joke_batched": per_joke,
                 "latency_extrapolated": False,
-                **summarize(outs, fluency),
+                **summarize(outs, sweep.fluency),
                 "median_latency_ms": None,
             }
         )
@@ -127,11 +126,9 @@ def step_sweep(
 ) -> list[dict[str, Any]]:
     """DiffuSeq quality, throughput and single-request latency at several step counts, then
     the other samplers at the preset's step count (see the module docstring)."""
-    backend = source.backend(DIFFUSEQ)
     base = dict(source.method(DIFFUSEQ).params)
-    words = list(words)
-    rows = _step_rows(cfg, backend, base, words, fluency, progress)
-    return rows + _sampler_rows(cfg, backend, base, words, fluency, progress)
+    sweep = _Sweep(cfg, source.backend(DIFFUSEQ), base, list(words), fluency, progress)
+    return _step_rows(sweep) + _sampler_rows(sweep)
 
 
 __all__ = ["step_sweep"]

@@ -31,18 +31,19 @@ def context_length(model: Any) -> int:
     )
 
 
-@torch.inference_mode()
-def next_token_logits(
-    model: Any, sequences: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0
-) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(rows, logits, targets, mask) for the sequences that fit the context, in length-sorted,
-    right-padded batches: `logits[r, t]` predicts `targets[r, t]` (token t+1 of sequence
-    `rows[r]`), `mask` marks real targets. Real tokens never attend to pads under a causal mask,
-    so the padding changes no score."""
-    n_pos = context_length(model)
-    device = next(model.parameters()).device
-    short = [i for i, seq in enumerate(sequences) if len(seq) <= n_pos]
-    order = sorted(short, key=lambda i: len(sequences[i]))
+def padded_batches(
+    sequences: Sequence[Sequence[int]],
+    batch_size: int,
+    pad_id: int,
+    device: torch.device | str = "cpu",
+    max_len: int | None = None,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """(rows, ids, mask) for the sequences no longer than `max_len`, in length-sorted,
+    right-padded batches on `device`: batch row r is sequence `rows[r]`, `mask` marks its real
+    tokens. Real tokens never attend to pads under a causal mask, so the padding changes no
+    score, and sorting by length keeps it short."""
+    fits = [i for i, seq in enumerate(sequences) if max_len is None or len(seq) <= max_len]
+    order = sorted(fits, key=lambda i: len(sequences[i]))
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         width = max(len(sequences[i]) for i in rows)
@@ -51,7 +52,19 @@ def next_token_logits(
         for r, i in enumerate(rows):
             ids[r, : len(sequences[i])] = torch.tensor(list(sequences[i]))
             mask[r, : len(sequences[i])] = True
-        ids, mask = ids.to(device), mask.to(device)
+        yield rows, ids.to(device), mask.to(device)
+
+
+@torch.inference_mode()
+def next_token_logits(
+    model: Any, sequences: Sequence[Sequence[int]], batch_size: int = 32, pad_id: int = 0
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(rows, logits, targets, mask) for the sequences that fit the context, in the batches of
+    `padded_batches`: `logits[r, t]` predicts `targets[r, t]` (token t+1 of sequence `rows[r]`),
+    `mask` marks real targets."""
+    device = next(model.parameters()).device
+    batches = padded_batches(sequences, batch_size, pad_id, device, context_length(model))
+    for rows, ids, mask in batches:
         logits = model(input_ids=ids, attention_mask=mask.long()).logits.float()
         yield rows, logits[:, :-1], ids[:, 1:], mask[:, 1:]
 
@@ -115,4 +128,5 @@ __all__ = [
     "encode_jokes",
     "lm_sequence_bits",
     "next_token_logits",
+    "padded_batches",
 ]

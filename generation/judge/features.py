@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generation.gpt.scoring import encode_jokes
+from generation.gpt.scoring import context_length, encode_jokes, padded_batches
 
 _SPACE_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[^\W_]+")
@@ -99,37 +99,31 @@ def gpt_pass(
     """(mean last hidden state [n, d] or None, bits per character [n]) from one forward pass.
 
     Bits per character counts the joke's tokens and its closing end-of-text over characters + 1
-    (`generation.gpt.scoring.bits_per_char`). Rows are length-sorted into right-padded
-    batches, so
-    padding costs little; real tokens never attend to pads under the causal mask.
+    (`generation.gpt.scoring.bits_per_char`). A joke longer than the context keeps its start and
+    its closing end-of-text. The batches are `generation.gpt.scoring.padded_batches`'.
     """
     model = gpt.model
     pad = int(gpt.pad_id) if getattr(gpt, "pad_id", None) is not None else 0
-    seqs = encode_jokes(gpt.tokenizer, list(texts))
-    n_pos = int(getattr(model.config, "n_positions", 1024))
-    seqs = [s[: n_pos - 1] + s[-1:] if len(s) > n_pos else s for s in seqs]
+    n_pos = context_length(model)
+    seqs = [
+        s[: n_pos - 1] + s[-1:] if len(s) > n_pos else s
+        for s in encode_jokes(gpt.tokenizer, list(texts))
+    ]
     bits = np.zeros(len(seqs))
     hidden = np.zeros((len(seqs), int(model.config.n_embd)), dtype=np.float32) if pooled else None
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(seqs[i]) for i in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):
-                ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
-                mask[r, : len(seqs[i])] = 1
-            states = model.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
+        for rows, ids, mask in padded_batches(seqs, batch_size, pad, device):
+            states = model.transformer(input_ids=ids, attention_mask=mask.long()).last_hidden_state
             logp = torch.log_softmax(model.lm_head(states[:, :-1]).float(), dim=-1)
             target = logp.gather(-1, ids[:, 1:, None]).squeeze(-1) * mask[:, 1:]
-            total = (-target.sum(1) / math.log(2)).numpy()
+            total = (-target.sum(1) / math.log(2)).cpu().numpy()
             if hidden is not None:
                 # the joke's own tokens: skip the opening end-of-text, keep the closing one
                 inner = mask.clone()
-                inner[:, 0] = 0
+                inner[:, 0] = False
                 summed = (states.float() * inner[..., None]).sum(1)
-                means = summed / inner.sum(1, keepdim=True).clamp_min(1)
+                means = (summed / inner.sum(1, keepdim=True).clamp_min(1)).cpu()
             for r, i in enumerate(rows):
                 bits[i] = float(total[r])
                 if hidden is not None:
