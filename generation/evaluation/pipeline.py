@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
+from generation.config import GenerationConfig
 from generation.evaluation.bpc import evaluate_bpc, fluency_scorer
 from generation.evaluation.corpus import COMMON_NOUNS, mixed_words, read_jokes, starting_words
 from generation.evaluation.metrics import self_bleu
@@ -36,7 +37,6 @@ from generation.registry import (
     GPT,
     GPT_SAMPLE,
     MethodRegistry,
-    RegistryConfig,
     build_registry,
 )
 
@@ -146,7 +146,7 @@ def model_info(folder: Path | None) -> dict[str, Any]:
     return info
 
 
-def registry_config(cfg: EvalConfig) -> RegistryConfig:
+def registry_config(cfg: EvalConfig) -> GenerationConfig:
     """The bot's registry on the CPU in float32, with the run's overrides of its presets."""
     overrides = {
         "gpt_quantize": cfg.gpt_quantize,
@@ -154,7 +154,7 @@ def registry_config(cfg: EvalConfig) -> RegistryConfig:
         "diffuseq_sampler": cfg.diffuseq_sampler,
         "diffuseq_steps": cfg.diffuseq_steps,
     }
-    return RegistryConfig(
+    return GenerationConfig.defaults(
         **{k: v for k, v in overrides.items() if v is not None},
         gpt_model=str(cfg.gpt),
         device="cpu",
