@@ -2,7 +2,8 @@
 
     python -m bench.decoding [--quick] [--model models/gpt | random] [--words N] [--threads T]
 
-For every configuration — transformers `generate` or our fast loop, float32 or int8 weights, beam
+For every configuration — transformers `generate` (with the served rules as logits processors,
+`bench.generate_engine`) or our fast loop, float32 or int8 weights, beam
 width, returned sequences, KV cache on/off, sampling — it decodes the same starting words one
 request at a time and reports the median latency, and, against the reference (`generate`, float32,
 10 beams, 3 returns, the original's setup):
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import statistics
 import sys
@@ -121,6 +123,60 @@ def bits_per_token(model: Any, backend: Any, words: list[str], texts: list[str])
     return total / count if count else float("nan")
 
 
+def config_row(
+    name: str, params: dict[str, Any], outputs: list[str], latencies: list[float],
+    words: list[str], reference: list[str], scorer: Any,
+) -> list[Any]:  # fmt: skip
+    """One table row; `scorer` (outputs -> bits/token) is None for the random model."""
+    from generation.evaluation.metrics import joke_checks
+    from generation.postprocess import clean_joke
+
+    cleaned = [clean_joke(text, word) for text, word in zip(outputs, words, strict=True)]
+    valid = [
+        bool(c) and joke_checks(c, w, natural_end=not c.endswith("…")).valid
+        for c, w in zip(cleaned, words, strict=True)
+    ]
+    same = sum(a == b for a, b in zip(outputs, reference, strict=True)) / len(words)
+    speed_only = scorer is None
+    return [
+        name,
+        statistics.median(latencies),
+        max(latencies),
+        "–" if speed_only or params.get("do_sample") else f"{same:.0%}",
+        float("nan") if speed_only else scorer(outputs),
+        "–" if speed_only else f"{sum(valid) / len(valid):.0%}",
+    ]
+
+
+def measure(folder: Path, words: list[str], quick: bool, speed_only: bool) -> list[list[Any]]:
+    """Every configuration (the quick subset with `quick`) on the model in `folder`."""
+    from bench.generate_engine import GenerateBackend
+    from generation.gpt.backend import GptBackend
+
+    base = GptBackend.from_pretrained(folder, quantize="none")
+    reference_model = copy.deepcopy(base.model)
+    backends = {
+        ("hf", "none"): GenerateBackend(base),
+        ("fast", "none"): base,
+        ("fast", "int8"): GptBackend.from_pretrained(folder, quantize="int8"),
+    }
+    for backend in backends.values():
+        backend.warmup()
+    scorer = None
+    if not speed_only:
+        scorer = functools.partial(bits_per_token, reference_model, base, words)
+    rows: list[list[Any]] = []
+    reference: list[str] | None = None
+    for index, (name, decoder, quantize, params, cache) in enumerate(CONFIGS):
+        if quick and index not in QUICK:
+            continue
+        print(f"[decoding] {name}", file=sys.stderr)
+        outputs, latencies = run_config(backends[(decoder, quantize)], words, params, cache)
+        reference = reference or outputs
+        rows.append(config_row(name, params, outputs, latencies, words, reference, scorer))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.decoding", description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -132,10 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as generation.service sets it
     import torch
 
-    from generation.evaluation.metrics import joke_checks
-    from generation.gpt.backend import GptBackend
-    from generation.postprocess import clean_joke
-
     torch.set_num_threads(args.threads)
     info = machine()
     words = WORDS[: args.words or (12 if args.quick else len(WORDS))]
@@ -146,48 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.models import build_rugpt3small_like
 
             folder = build_rugpt3small_like(Path(tmp) / "random")
-        base = GptBackend.from_pretrained(folder, quantize="none", decoder="hf")
-        reference_model = copy.deepcopy(base.model)
-        int8 = GptBackend.from_pretrained(folder, quantize="int8")
-        backends = {
-            ("hf", "none"): base,
-            ("fast", "none"): GptBackend(
-                base.model,
-                base.tokenizer,
-                model_id=base.model_id,
-                prepend_bos=base.bos_id is not None,
-            ),
-            ("fast", "int8"): int8,
-        }
-        for backend in backends.values():
-            backend.warmup()
-        rows: list[list[Any]] = []
-        reference: list[str] | None = None
-        for index, (name, decoder, quantize, params, cache) in enumerate(CONFIGS):
-            if args.quick and index not in QUICK:
-                continue
-            print(f"[decoding] {name}", file=sys.stderr)
-            outputs, latencies = run_config(backends[(decoder, quantize)], words, params, cache)
-            if reference is None:
-                reference = outputs
-            cleaned = [clean_joke(text, word) for text, word in zip(outputs, words, strict=True)]
-            valid = [
-                bool(c) and joke_checks(c, w, natural_end=not c.endswith("…")).valid
-                for c, w in zip(cleaned, words, strict=True)
-            ]
-            same = sum(a == b for a, b in zip(outputs, reference, strict=True)) / len(words)
-            rows.append(
-                [
-                    name,
-                    statistics.median(latencies),
-                    max(latencies),
-                    "–" if speed_only or params.get("do_sample") else f"{same:.0%}",
-                    float("nan")
-                    if speed_only
-                    else bits_per_token(reference_model, base, words, outputs),
-                    "–" if speed_only else f"{sum(valid) / len(valid):.0%}",
-                ]
-            )
+        rows = measure(folder, words, args.quick, speed_only)
     command = "python -m bench.decoding " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"`{command.strip()}`\n")
     print(machine_line(info, args.threads))

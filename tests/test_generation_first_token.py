@@ -21,12 +21,11 @@ def _next_char(text: str) -> str:
     return text[len(PREFIX) : len(PREFIX) + 1]
 
 
-@pytest.mark.parametrize("decoder", ["fast", "hf"])
 @pytest.mark.parametrize("params", [BEAM, SAMPLE], ids=["beam", "sample"])
 def test_first_new_token_never_continues_the_word(
-    tiny_gpt_dir: Path, decoder: str, params: dict[str, object]
+    tiny_gpt_dir: Path, params: dict[str, object]
 ) -> None:
-    backend = GptBackend.from_pretrained(tiny_gpt_dir, decoder=decoder, threads=1)
+    backend = GptBackend.from_pretrained(tiny_gpt_dir, threads=1)
     texts = backend.generate([PREFIX] * 6, params, list(range(6)))
     assert all(not _next_char(text).isalnum() for text in texts), texts
 
@@ -43,8 +42,10 @@ def test_ban_covers_word_pieces_and_eos_only(tiny_gpt_dir: Path) -> None:
     backend = GptBackend.from_pretrained(tiny_gpt_dir, threads=1)
     tokenizer = backend.tokenizer
     banned = {tokenizer.decode([i]) for i in backend.first_ban.nonzero().flatten().tolist()}
-    assert all(piece[:1].isalnum() or i in backend.eos_ids
-               for i, piece in enumerate(tokenizer.decode([i]) for i in range(len(tokenizer)))
-               if backend.first_ban[i])
+    assert all(
+        piece[:1].isalnum() or i in backend.eos_ids
+        for i, piece in enumerate(tokenizer.decode([i]) for i in range(len(tokenizer)))
+        if backend.first_ban[i]
+    )
     assert "." not in banned and " " not in banned
     assert all(backend.first_ban[i] for i in backend.eos_ids)

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from generation.gpt.backend import GptBackend, _detect_prepend_bos
+from generation.gpt.backend import GptBackend
+from generation.gpt.loading import detect_prepend_bos
 from generation.postprocess import clean_joke
 from generation.registry import RegistryConfig, gpt_presets
 
@@ -81,15 +82,15 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_bos_detection(tmp_path: Path) -> None:
     unflagged = SimpleNamespace(generation_config=SimpleNamespace(), config=SimpleNamespace())
-    assert _detect_prepend_bos(tmp_path, unflagged) is False
+    assert detect_prepend_bos(tmp_path, unflagged) is False
     # A folder written by generation.training.train_gpt carries train_summary.json.
     (tmp_path / "train_summary.json").write_text(json.dumps({"steps": 1}))
-    assert _detect_prepend_bos(tmp_path, unflagged) is True
+    assert detect_prepend_bos(tmp_path, unflagged) is True
     # An explicit flag wins either way.
     flagged = SimpleNamespace(
         generation_config=SimpleNamespace(prepend_bos=False), config=SimpleNamespace()
     )
-    assert _detect_prepend_bos(tmp_path, flagged) is False
+    assert detect_prepend_bos(tmp_path, flagged) is False
 
 
 def test_force_prepend_bos_off(tiny_gpt_dir: Path) -> None:

@@ -200,4 +200,3 @@ def test_thread_count_changes_no_joke(method: str) -> None:
         assert prompt_pass and set(prompt_pass) == {1}
         assert steps and all(threads == (1 if rows < below else 2) for rows, threads in steps)
     assert results[0] == results[4] == results[10_000] == alone
-

@@ -1,7 +1,7 @@
 """Cheaper CPU kernels for a loaded causal LM: int8 weights (two flavours) or bfloat16.
 
-Why: decoding one token of a 125M GPT-2 reads all its weights; on a 2-core CPU with ~30 GB/s that
-alone is ~17 ms in float32. int8 weights are a quarter of that, and PyTorch's dynamic-quantized
+Why: decoding one token of a 125M GPT-2 reads all its weights, and on a small CPU that memory
+traffic bounds a step. int8 weights are a quarter of float32's, and PyTorch's dynamic-quantized
 linear kernel (fbgemm, int8 products with int32 sums) is the fastest matrix path we have on such
 CPUs; the output head (hidden x 50264 for ruGPT3-small) is the biggest single matrix.
 
@@ -12,8 +12,11 @@ Modes (`apply_quantization`):
   depend on which other rows share the call, to the bit. Together with the fast decoder's
   fixed-width prompt padding (`generation.gpt.decoding.pad_width`: left padding otherwise moves the
   last bits of the activations, which quantization turns into whole steps) a seeded joke is the
-  same alone or in a batch of 32, as the service promises. It costs ~5–35% more per layer than
-  the stock kernel and is more accurate on mixed batches (each row uses the whole 8-bit range).
+  same alone or in a batch of 32, as the service promises. Own code because nothing kept does
+  this: the stock kernel shares one activation scale across the batch, and CTranslate2's int8
+  engine wrote some jokes differently alone and batched (`python -m bench.engines`,
+  docs/BENCHMARKS.md, "GPT engines"). It costs a little more per layer than the stock kernel and
+  is more accurate on mixed batches (each row uses the whole 8-bit range).
 * "int8-fbgemm": PyTorch's stock `quantize_dynamic`: one activation scale for the whole batch, so
   a row's output depends on its batch-mates (seeded jokes change with them); the fastest.
 * "bf16": weights in bfloat16 (no quantization; halves the bytes).
@@ -139,8 +142,7 @@ class RowwiseInt8Linear(nn.Module):
         """The kernel's input: `rows` rows to fill plus the constant last row.
 
         Small inputs (a single request's decoding steps) reuse one buffer per layer and thread:
-        allocating and filling it costs as much as the rest of the row-wise work there
-        (measured ~18 of ~100 us per call on a 768-wide layer, 1 row).
+        allocating and filling it is a real share of the row-wise work there.
         """
         if rows > REUSE_ROWS:
             unit = torch.empty((rows + 1, self.in_features), dtype=torch.float32)
@@ -154,14 +156,14 @@ class RowwiseInt8Linear(nn.Module):
         return unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Written for the one-row decoding step, where this wrapper's own cost is half of the
-        # layer's (~35 of ~60 us on a 768-wide layer): positional arguments, pre-resolved
-        # operators, no module attribute lookups. The arithmetic is fixed by the class docstring.
+        # Written for the one-row decoding step, where this wrapper's own cost is about half of
+        # the layer's: positional arguments, pre-resolved operators, no module attribute
+        # lookups. The arithmetic is fixed by the class docstring.
         rows = x.reshape(-1, self.in_features)
         if rows.dtype != torch.float32:
             rows = rows.float()
         count = rows.shape[0]
-        # amin + amax: measured several times faster than aminmax on [32, 384]
+        # amin + amax: faster than aminmax on decoding-step shapes (measured)
         lo = torch.amin(rows, 1, True)
         span = torch.amax(rows, 1, True).sub_(lo).clamp_(min=1e-12)
         unit = self._unit_rows(count)
@@ -210,8 +212,8 @@ def _own_float_tensors(model: nn.Module) -> None:
 
     `from_pretrained` may leave weights as views of the mmapped safetensors file; every page the
     quantizer read then stays resident as long as one view lives. Owning copies of the few float
-    tensors left lets the whole mapping go (measured: RSS of the 125M model after int8
-    quantization 980 MB -> about 500 MB).
+    tensors left lets the whole mapping go (the resident size of an int8 model about halves,
+    docs/BENCHMARKS.md, cold start).
     """
     with torch.no_grad():
         for module in model.modules():
@@ -253,10 +255,8 @@ def fuse_gelu(model: nn.Module) -> int:
     `GELUTanh` ("gelu_pytorch_tanh"), in place; return how many were replaced.
 
     Why: both compute the same tanh approximation of GELU, but "gelu_new" is written as seven
-    elementwise ops in Python and the other is one fused kernel: ~30 vs ~8 us per call on a
-    3072-wide row, ~4% of a one-row decoding step of the 125M model. The two differ by float
-    rounding only (at most ~2e-7 on activations of size ~1; bits per character unchanged,
-    docs/BENCHMARKS.md §3).
+    elementwise ops in Python and the other is one fused kernel, several times faster. The two
+    differ by float rounding only (bits per character unchanged, docs/BENCHMARKS.md §3).
     """
     from transformers.activations import ACT2FN, NewGELUActivation
 
