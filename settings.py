@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from generation.config import (
     DiffuSeqSampler,
     GenerationConfig,
-    GptDecoder,
     GptDType,
     GptQuantize,
 )
@@ -48,7 +47,6 @@ class Settings(BaseSettings):
     gpt_dtype: GptDType = "float32"  # tuning
     gpt_prepend_bos: bool | None = None  # None: detect (our trained model: yes; hub original: no)
     gpt_quantize: GptQuantize = "int8"  # tuning: CPU kernels (generation/gpt/quantize.py)
-    gpt_decoder: GptDecoder = "fast"  # tuning: fast: own KV-cache loop | hf: generate()
     # decoding steps with fewer rows run on one torch thread (generation/gpt/decoding.py); 0: none
     # (the prompt pass and attention always do); unset: from the model's size
     gpt_one_thread_below_rows: int | None = Field(default=None, ge=0)

@@ -131,10 +131,11 @@ def build_engines(
     folder: Path, names: list[str], budget: int, scratch: Path, threads: int
 ) -> dict[str, Any]:
     from bench.generate_engine import GenerateBackend
+    from generation.config import GenerationConfig
     from generation.gpt.backend import GptBackend
-    from generation.registry import RegistryConfig, gpt_presets
+    from generation.registry import gpt_presets
 
-    config = RegistryConfig(gpt_max_new_tokens=budget)
+    config = GenerationConfig.defaults(gpt_max_new_tokens=budget)
     presets = {"beam": gpt_presets(config)["gpt"], "sample": gpt_presets(config)["gpt-sample"]}
     counts = {"beam": config.gpt_candidates, "sample": config.gpt_sample_candidates}
     own = GptBackend.from_pretrained(folder, quantize="int8")
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.models import gpt_models
-    from generation.registry import RegistryConfig
+    from generation.config import GenerationConfig
 
     torch.set_num_threads(args.threads)
     info = machine()
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
         for label, folder in gpt_models(args.models, Path(tmp)):
-            shipped = RegistryConfig().gpt_max_new_tokens
+            shipped = GenerationConfig.defaults().gpt_max_new_tokens
             budget = shipped if "random" not in label else RANDOM_BUDGET
             budgets[label] = budget
             engines = build_engines(folder, names, budget, Path(tmp), args.threads)

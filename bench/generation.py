@@ -15,8 +15,8 @@ in a temp folder (bench/models.py), (b) `shipped`: models/gpt — it measures, i
   sends a request, waits for its joke and sends the next.
 
 Both use the same token budget as the original (`max_length=20`, prompt tokens included) so the
-work per joke is the same; `--ablation` adds our service on the old path (float32 weights,
-`generate`) to show what each lever brings. Each system runs in its own process (peak RSS is its
+work per joke is the same; `--ablation` adds our service with float32 weights, to show what int8
+brings. Each system runs in its own process (peak RSS is its
 own); with `--repeats N` the systems are interleaved N times and medians are reported.
 Not a test: numbers depend on the machine and on whatever else runs on it.
 """
@@ -198,12 +198,7 @@ def systems(args: argparse.Namespace) -> list[dict[str, Any]]:
     ]
     configs = [("ours", {})]
     if args.ablation:
-        configs.append(
-            ("ours, float32 + generate()", {"gpt_quantize": "none", "gpt_decoder": "hf"})
-        )
-        configs.append(
-            ("ours, float32 + fast loop", {"gpt_quantize": "none", "gpt_decoder": "fast"})
-        )
+        configs.append(("ours, float32", {"gpt_quantize": "none"}))
     for label, config in configs:
         for method in METHODS:
             out.append(

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 GptDType = Literal["float32", "bfloat16"]
 GptQuantize = Literal["int8", "int8-fbgemm", "bf16", "none"]
-GptDecoder = Literal["fast", "hf"]
 DiffuSeqSampler = Literal["renoise", "dpm", "ddim", "ancestral"]
 
 
@@ -29,7 +28,6 @@ class GenerationConfig:
     gpt_dtype: GptDType
     gpt_prepend_bos: bool | None
     gpt_quantize: GptQuantize
-    gpt_decoder: GptDecoder
     gpt_one_thread_below_rows: int | None
     diffuseq_model: str
     enable_diffuseq: bool
@@ -81,6 +79,5 @@ __all__ = [
     "DiffuSeqSampler",
     "GenerationConfig",
     "GptDType",
-    "GptDecoder",
     "GptQuantize",
 ]

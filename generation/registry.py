@@ -39,6 +39,8 @@ class Method:
     deterministic: the backend reads seeds as variant indices (beam search), so the service gives
     a request's rows 0, 1, 2, ... instead of random seeds.
     candidates: N of best of N, the rows one request draws when the selector is on.
+    redraw_params: the preset of the one extra draw when nothing in the first was fit to show;
+    None: the same preset (new seeds; a beam search twice as wide).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Method:
     params: Mapping[str, Any]
     deterministic: bool
     candidates: int = 1
+    redraw_params: Mapping[str, Any] | None = None
 
     def info(self) -> MethodInfo:
         return MethodInfo(name=self.name, display_name=self.display_name, params=dict(self.params))
@@ -94,6 +97,7 @@ class MethodRegistry:
         *,
         deterministic: bool | None = None,
         candidates: int = 1,
+        redraw_params: Mapping[str, Any] | None = None,
     ) -> Method:
         """Register a method on a registered backend; `deterministic` defaults to not do_sample."""
         if candidates < 1:
@@ -112,6 +116,9 @@ class MethodRegistry:
                 params=MappingProxyType(dict(params)),
                 deterministic=deterministic,
                 candidates=candidates,
+                redraw_params=(
+                    None if redraw_params is None else MappingProxyType(dict(redraw_params))
+                ),
             )
             self._methods[name] = method
             return method
@@ -203,11 +210,6 @@ class MethodRegistry:
             return backend
 
 
-def RegistryConfig(**overrides: Any) -> GenerationConfig:
-    """The project's defaults with `overrides`; kept while callers move to GenerationConfig."""
-    return GenerationConfig.defaults(**overrides)
-
-
 def gpt_length_params(config: GenerationConfig) -> dict[str, int]:
     """`max_new_tokens` when set (> 0), else the original's `max_length` (tokens in all).
 
@@ -273,7 +275,6 @@ def _gpt_loader(config: GenerationConfig) -> BackendLoader:
             threads=config.torch_threads or None,
             prepend_bos=config.gpt_prepend_bos,
             quantize=config.gpt_quantize,
-            decoder=config.gpt_decoder,
             one_thread_below_rows=config.gpt_one_thread_below_rows,
         )
 
@@ -301,7 +302,17 @@ def build_registry(config: GenerationConfig | None = None, /, **overrides: Any) 
     registry = MethodRegistry()
     registry.add_backend(GPT, _gpt_loader(cfg))
     presets = gpt_presets(cfg)
-    registry.add_method(GPT, "GPT", GPT, presets[GPT], candidates=cfg.gpt_candidates)
+    # Beam search finds the likeliest jokes, and in our small model's case those are often whole
+    # training jokes; when every beam is one, a second, wider beam search mostly finds copies
+    # again, while sampling writes new jokes (docs/QUALITY.md).
+    registry.add_method(
+        GPT,
+        "GPT",
+        GPT,
+        presets[GPT],
+        candidates=cfg.gpt_candidates,
+        redraw_params=presets[GPT_SAMPLE],
+    )
     registry.add_method(
         GPT_SAMPLE,
         "GPT (sampling)",
@@ -332,7 +343,6 @@ __all__ = [
     "BackendLoader",
     "Method",
     "MethodRegistry",
-    "RegistryConfig",
     "build_registry",
     "diffuseq_preset",
     "gpt_length_params",

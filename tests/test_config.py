@@ -40,7 +40,7 @@ def test_the_generation_layer_declares_no_defaults_of_its_own() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("gpt_quantize", "int9"), ("gpt_decoder", "slow"), ("diffuseq_sampler", "euler")],
+    [("gpt_quantize", "int9"), ("gpt_dtype", "float64"), ("diffuseq_sampler", "euler")],
 )
 def test_a_misspelt_choice_fails_at_start(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str

@@ -9,12 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from generation.config import GenerationConfig
 from generation.gpt.backend import GptBackend
 from generation.gpt.loading import detect_prepend_bos
 from generation.postprocess import clean_joke
-from generation.registry import RegistryConfig, gpt_presets
+from generation.registry import gpt_presets
 
-PRESETS = gpt_presets(RegistryConfig())
+PRESETS = gpt_presets(GenerationConfig.defaults())
 BEAM = PRESETS["gpt"]
 SAMPLE = PRESETS["gpt-sample"]
 
@@ -31,7 +32,7 @@ def test_presets_match_the_original_project() -> None:
     assert SAMPLE["do_sample"] is True
     assert SAMPLE["no_repeat_ngram_size"] == 2
     assert {"temperature", "top_p"} <= SAMPLE.keys()
-    original = gpt_presets(RegistryConfig(gpt_max_new_tokens=0))["gpt"]
+    original = gpt_presets(GenerationConfig.defaults(gpt_max_new_tokens=0))["gpt"]
     assert original["max_length"] == 20
     assert "max_new_tokens" not in original
 

@@ -7,6 +7,7 @@ own seed, and draw from the right (nucleus) distribution.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from transformers import (
     NoRepeatNGramLogitsProcessor,
 )
 
+from generation import interrupt
+from generation.config import GenerationConfig as ServedConfig
 from generation.gpt.backend import GptBackend
 from generation.gpt.batch import left_pad
 from generation.gpt.decoding import (
@@ -32,7 +35,8 @@ from generation.gpt.decoding import (
 )
 from generation.gpt.ngrams import ban_repeated_ngrams
 from generation.gpt.sampler import SeededSampler
-from generation.registry import RegistryConfig, gpt_presets
+from generation.registry import gpt_presets
+from generation.types import GenerationCancelled
 
 PROMPTS = ["Молоко", "Штирлиц шёл по", "Кот", "Доктор, я", "Вовочка пришёл в школу", "Купил"]
 
@@ -268,7 +272,7 @@ def test_backend_beam_search_is_generate_under_the_served_rules(tiny_gpt_dir: Pa
     """The backend's own loop (identical prompts sharing one search, a rank per row, prompts of
     different lengths in one call) writes what `generate` writes for each prompt alone."""
     fast = GptBackend.from_pretrained(tiny_gpt_dir, quantize="none")
-    presets = gpt_presets(RegistryConfig(gpt_num_beams=4, gpt_max_new_tokens=24))
+    presets = gpt_presets(ServedConfig.defaults(gpt_num_beams=4, gpt_max_new_tokens=24))
     prompts = ["Молоко", "Молоко", "Штирлиц шёл", "Кот"]
     variants = [0, 1, 0, 2]
     pairs = list(zip(prompts, variants, strict=True))
@@ -285,12 +289,6 @@ def test_backend_beam_search_is_generate_under_the_served_rules(tiny_gpt_dir: Pa
     assert fast.generate(prompts, sample, [1, 2, 3, 4]) == fast.generate(
         prompts, sample, [1, 2, 3, 4]
     )
-
-
-def test_unknown_decoder_is_refused(tiny_gpt_dir: Path) -> None:
-    for decoder in ("turbo", "hf"):  # generate() lost to the own loop (bench/engines.py)
-        with pytest.raises(ValueError, match="decoder"):
-            GptBackend.from_pretrained(tiny_gpt_dir, decoder=decoder)
 
 
 def test_small_call_threshold_follows_the_model_size(lm: tuple[Any, Any]) -> None:
@@ -364,3 +362,18 @@ def test_layout_tokens_may_repeat_under_the_no_repeat_rule() -> None:
     assert torch.isfinite(kept).all()
     words = torch.tensor([[word, 4, word]])
     assert ban_repeated_ngrams(words, torch.zeros(1, 5), 2, free)[0, 4] == float("-inf")
+
+
+@pytest.mark.parametrize("method", ["gpt", "gpt-sample"])
+def test_a_set_stop_event_interrupts_decoding(tiny_gpt_dir: Path, method: str) -> None:
+    backend = GptBackend.from_pretrained(tiny_gpt_dir)
+    preset = gpt_presets(ServedConfig.defaults())[method]
+    stop = threading.Event()
+    interrupt.install(stop)
+    try:
+        backend.generate(["Кот"], preset, [0])  # not set: decodes as usual
+        stop.set()
+        with pytest.raises(GenerationCancelled):
+            backend.generate(["Кот"], preset, [0])
+    finally:
+        interrupt.install(threading.Event())

@@ -11,6 +11,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM
 from transformers.pytorch_utils import Conv1D
 
+from generation.config import GenerationConfig
 from generation.gpt.backend import GptBackend
 from generation.gpt.quantize import (
     RowwiseInt8Linear,
@@ -19,7 +20,7 @@ from generation.gpt.quantize import (
     fuse_gelu,
     is_quantized,
 )
-from generation.registry import RegistryConfig, gpt_presets
+from generation.registry import gpt_presets
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -112,7 +113,7 @@ def test_modes(tiny_gpt_dir: Path) -> None:
 def test_backend_generates_with_quantized_weights(tiny_gpt_dir: Path, quantize: str) -> None:
     backend = GptBackend.from_pretrained(tiny_gpt_dir, quantize=quantize)
     backend.warmup()
-    presets = gpt_presets(RegistryConfig(gpt_num_beams=3, gpt_max_new_tokens=16))
+    presets = gpt_presets(GenerationConfig.defaults(gpt_num_beams=3, gpt_max_new_tokens=16))
     for preset, seeds in ((presets["gpt"], [0, 1]), (presets["gpt-sample"], [5, 6])):
         texts = backend.generate(["Молоко", "Кот"], preset, seeds)
         assert texts[0].startswith("Молоко") and texts[1].startswith("Кот")
@@ -133,7 +134,7 @@ MIXED_WORDS = [
 def test_shipped_int8_model_gives_a_seeded_row_the_same_joke_alone_or_batched(method: str) -> None:
     """The Backend rule on what users get: the default int8 weights and the default presets."""
     backend = GptBackend.from_pretrained(SHIPPED_GPT, quantize="int8")
-    preset = gpt_presets(RegistryConfig())[method]
+    preset = gpt_presets(GenerationConfig.defaults())[method]
     seeds = list(range(100, 100 + len(MIXED_WORDS)))
     alone = [backend.generate([w], preset, [s])[0] for w, s in zip(MIXED_WORDS, seeds, strict=True)]
     assert len({len(backend.encode_prompt(w)) for w in MIXED_WORDS}) > 1  # mixed prompt lengths
@@ -178,7 +179,7 @@ def test_thread_count_changes_no_joke(method: str) -> None:
     the joke it is in a batch whose steps run on two threads. The caller's thread count comes
     back afterwards."""
     backend = GptBackend.from_pretrained(SHIPPED_GPT, quantize="int8")
-    preset = gpt_presets(RegistryConfig())[method]
+    preset = gpt_presets(GenerationConfig.defaults())[method]
     # 40 prompts (hundreds of rows per beam step); with attention on two threads, one of these
     # seeded jokes came out differently (found this way, kept as the regression case)
     words = [w for w in THREAD_WORDS for _ in range(5)]

@@ -72,7 +72,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--methods", default=None, help="comma-separated (gpt,gpt-sample,diffuseq)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--gpt-quantize", default=None, help="override GPT_QUANTIZE (int8, none, ...)")
-    ap.add_argument("--gpt-decoder", default=None, help="override GPT_DECODER (fast, hf)")
     ap.add_argument("--diffuseq-sampler", default=None, help="override DIFFUSEQ_SAMPLER")
     ap.add_argument("--diffuseq-steps", type=int, default=None, help="override DIFFUSEQ_STEPS")
     ap.add_argument("--seed", type=int, default=1000)
@@ -94,7 +93,6 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         "diffuseq": args.diffuseq if str(args.diffuseq) not in ("", ".") else None,
         "threads": args.threads,
         "gpt_quantize": args.gpt_quantize,
-        "gpt_decoder": args.gpt_decoder,
         "diffuseq_sampler": args.diffuseq_sampler,
         "diffuseq_steps": args.diffuseq_steps,
         "seed": args.seed,

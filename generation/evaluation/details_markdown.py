@@ -81,8 +81,7 @@ def models_line(report: Report) -> str:
     if gpt:
         served = gpt.get("served", {})
         line += (
-            f" ({gpt.get('weights_mb')} MB; served with GPT_QUANTIZE={served.get('quantize')}, "
-            f"GPT_DECODER={served.get('decoder')})"
+            f" ({gpt.get('weights_mb')} MB; served with GPT_QUANTIZE={served.get('quantize')})"
         )
     if diffuseq:
         line += f", DiffuSeq `{diffuseq.get('path')}` ({diffuseq.get('weights_mb')} MB)"

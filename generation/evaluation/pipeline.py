@@ -66,7 +66,6 @@ class EvalConfig:
     methods: tuple[str, ...] = (GPT, GPT_SAMPLE, DIFFUSEQ)
     compare_samplers: tuple[str, ...] = ("renoise", "dpm")
     gpt_quantize: str | None = None  # None: the registry's default (what the bot uses)
-    gpt_decoder: str | None = None
     diffuseq_sampler: str | None = None
     diffuseq_steps: int | None = None
 
@@ -150,7 +149,6 @@ def registry_config(cfg: EvalConfig) -> GenerationConfig:
     """The bot's registry on the CPU in float32, with the run's overrides of its presets."""
     overrides = {
         "gpt_quantize": cfg.gpt_quantize,
-        "gpt_decoder": cfg.gpt_decoder,
         "diffuseq_sampler": cfg.diffuseq_sampler,
         "diffuseq_steps": cfg.diffuseq_steps,
     }
@@ -287,7 +285,6 @@ def run(cfg: EvalConfig, progress: Progress = print) -> Report:
     )
     report.models["gpt"]["served"] = {
         "quantize": registry_cfg.gpt_quantize,
-        "decoder": registry_cfg.gpt_decoder,
     }
     progress("bits per character ...")
     bpc = evaluate_bpc(scored, tokenizer, cfg.data, cfg.bpc_limit)

@@ -157,7 +157,6 @@ class GptBackend:
         *,
         prepend_bos: bool | None = None,
         model_id: str | None = None,
-        decoder: str = "fast",
         quantize: str | None = None,
         one_thread_below_rows: int | None = None,
     ) -> GptBackend:
@@ -166,11 +165,8 @@ class GptBackend:
         `prepend_bos=None` detects it (see the module docstring).
         `threads` sets torch's intra-op threads (a process-wide setting); None or 0 leaves it.
         `quantize`: "int8" (row-wise, batch-invariant, CPU), "int8-fbgemm", "bf16", None/"none"; see
-        `generation.gpt.quantize`. `decoder`: only "fast" (the setting `GPT_DECODER` is on its way
-        out: `generate()` lost to the own loop, see `generation.gpt.decoding`).
+        `generation.gpt.quantize`.
         """
-        if decoder != "fast":
-            raise ValueError(f"unknown decoder {decoder!r}: only 'fast' (the own decoding loop)")
         if threads:
             torch.set_num_threads(threads)
         check_folders(model, tokenizer)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from generation import interrupt
 from generation.gpt.batch import left_pad, token_budgets
 from generation.gpt.ngrams import ban_repeated_ngrams
 
@@ -146,6 +147,7 @@ def _search(
     alive = list(range(hyps.running.shape[0]))
     cur_len = o.prompt_len
     while True:
+        interrupt.check()
         hits, source = _advance(hyps, logits, cur_len, o)
         cur_len += 1
         hyps.improvable = _improvable(hyps, cur_len, o)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from generation import interrupt
 from generation.gpt.batch import left_pad, token_budgets
 from generation.gpt.beam import beam_search
 from generation.gpt.ngrams import ban_repeated_ngrams
@@ -293,6 +294,7 @@ class FastDecoder:
         run = _Rows(ids, torch.tensor(budgets, device=self.device))
         generated: list[torch.Tensor] = []  # per step: a token per original row (pad when done)
         for step in range(max(budgets)):
+            interrupt.check()
             scores = ban_repeated_ngrams(run.seqs, logits, no_repeat_ngram_size, self.ngram_free)
             if step == 0 and first_ban is not None:
                 scores = scores.masked_fill(first_ban, float("-inf"))
