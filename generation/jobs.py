@@ -32,7 +32,7 @@ class Job:
     future: asyncio.Future[list[Joke]]
     loop: asyncio.AbstractEventLoop
     accepted_at: float = field(default_factory=time.monotonic)
-    redrawn: bool = False  # its first draw had nothing acceptable
+    redraws: int = 0  # draws after the first, which had nothing acceptable
     fallback: list[Ranked] = field(default_factory=list)  # the first draw's clean copy, if any
     # the decoding preset of this draw: the method's, widened for a beam search drawn again
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -43,17 +43,33 @@ class Job:
         self.params = self.params or self.method.params
 
     @property
+    def may_redraw(self) -> bool:
+        """One extra draw for every method, and one more for a method with a redraw preset."""
+        return self.redraws < 1 + (self.method.redraw_params is not None)
+
+    @property
     def rows(self) -> int:
         return len(self.seeds)
 
     def redraw(self) -> None:
-        """New seeds; a beam search, which would find the same beams again, searches twice as
-        wide and returns the beams ranked after the ones already seen."""
-        self.redrawn = True
+        """New seeds. A beam search, which would find the same beams again, first searches
+        twice as wide and returns the beams ranked after the ones already seen; the last extra
+        draw of a method with a redraw preset uses that preset."""
+        self.redraws += 1
+        if self.method.redraw_params is not None and not self.may_redraw:
+            self.params = self.method.redraw_params
+            base = self.request.seed if self.request.seed is not None else random.randrange(2**31)
+            self.seeds = [base + self.redraws * self.rows + row for row in range(self.rows)]
+            return
         self.seeds = [seed + len(self.seeds) for seed in self.seeds]
         beams = int(self.params.get("num_beams", 1))
         if self.method.deterministic and beams > 1:
             self.params = {**self.params, "num_beams": 2 * beams}
+
+    @property
+    def seed_key(self) -> str:
+        """How a row's number reads in the joke's params: a beam's rank or a sampling seed."""
+        return "seed" if self.params.get("do_sample", True) else "variant"
 
 
 def row_seeds(request: GenerationRequest, method: Method, rows: int | None = None) -> list[int]:
@@ -87,7 +103,7 @@ def call_on_loop(
 
 def candidates_of(job: Job, raws: list[str], max_chars: int) -> list[Candidate]:
     """The rows' texts as the bot would send them; unusable rows are logged and left out."""
-    key = "variant" if job.method.deterministic else "seed"
+    key = job.seed_key
     candidates = []
     for raw, seed in zip(raws, job.seeds, strict=True):
         text = clean_joke(raw, job.prompt, max_chars)
@@ -105,14 +121,14 @@ def rank_draw(
     """The draw's acceptable candidates, best first; None: draw once more first.
 
     Without an active selector every distinct candidate is kept in draw order. With one, a draw
-    with nothing fit to show (at best a clean copy of a training joke) is drawn again once; the
-    second draw falls back to the first one's clean copy."""
+    with nothing fit to show (at best a clean copy of a training joke) is drawn again while the
+    job may (`Job.may_redraw`); the last draw falls back to the first clean copy found."""
     if selector is None or not selector.active:
         return [Ranked(candidate) for candidate in distinct(candidates)]
     ranked = selector.rank(job.prompt, candidates)
-    if not job.redrawn and all(item.copied for item in ranked):
+    if job.may_redraw and all(item.copied for item in ranked):
         log.info("nothing acceptable for %r (%s); drawing again", job.prompt, job.method.name)
-        job.fallback = ranked
+        job.fallback = job.fallback or ranked  # the first clean copy found, if any
         return None
     return ranked or job.fallback
 
@@ -121,7 +137,7 @@ def jokes_of(
     job: Job, ranked: list[Ranked], model_id: str, judge_version: str | None
 ) -> list[Joke]:
     """Joke records for the ranked candidates, each saying what made it."""
-    key = "variant" if job.method.deterministic else "seed"
+    key = job.seed_key
     latency_ms = (time.monotonic() - job.accepted_at) * 1000
     return [
         Joke(

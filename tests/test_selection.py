@@ -194,6 +194,24 @@ def test_beam_search_is_drawn_again_twice_as_wide() -> None:
     ]
 
 
+def test_a_method_with_a_redraw_preset_draws_again_with_it() -> None:
+    """The served `gpt`: when every beam is unfit, a twice-as-wide search; when that fails too,
+    a draw with the redraw preset (sampling)."""
+    backend = ScriptedBackend(["бред."] * 6 + ["ха."])
+    reg = MethodRegistry()
+    reg.add_backend("b", backend)
+    sampling = {"do_sample": True, "temperature": 0.6}
+    beam = {"do_sample": False, "num_beams": 4}
+    reg.add_method("beam", "Beam", "b", beam, candidates=3, redraw_params=sampling)
+    service = GenerationService(reg, batch_window_ms=0, selector=selector())
+    jokes = asyncio.run(run(service, GenerationRequest("Кот", "beam", seed=0)))
+    assert backend.calls == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert backend.params == [beam, {**beam, "num_beams": 8}, sampling]
+    assert [(j.text, j.params["seed"], j.params["do_sample"]) for j in jokes] == [
+        ("Кот ха.", 6, True)
+    ]
+
+
 def test_without_a_selector_one_row_per_joke_as_before() -> None:
     backend = ScriptedBackend(["бред.", "ха."])
     service = GenerationService(registry(backend, 5), batch_window_ms=0)

@@ -95,8 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     minutes = (time.monotonic() - started) / 60
     fields = {
         "command": "python -m generation.evaluation --out docs/QUALITY.md",
-        "minutes": f"{minutes:.0f}"
-        + (" to score kept outputs, ~35 to make them" if args.reuse else ""),
+        "timing": (
+            f"about 35 minutes on this machine to make the outputs, {minutes:.0f} to score them"
+            if args.reuse
+            else f"about {minutes:.0f} minutes on this machine"
+        ),
         "words": str(len(words)),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),

@@ -93,7 +93,7 @@ def render(
     picks: Sequence[str],
     fields: Mapping[str, str],
 ) -> str:
-    """The whole report; `fields` fills command, minutes, words, date, machine, models, notes."""
+    """The whole report; `fields` fills command, timing, words, date, machine, models, notes."""
     sample_text = "\n\n".join(sample_lines(label, s, picks) for label, s in samples.items())
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         headline=headline_table(rows),
