@@ -74,7 +74,7 @@ FAULT_KINDS = ("5xx", "html5xx", "drop", "429", "delay", "lost")
 @dataclass
 class Press:
     user: int
-    message_id: int
+    joke_id: int  # from the button's data: a joke sent twice has two messages and one id
     value: int
     query_id: str
     answer: str | None = None
@@ -150,10 +150,11 @@ async def user(
             tally.replies[reply_kind(reply.text or "", votes)] += 1
             if votes and rng.random() < 0.8:
                 for _ in range(2 if rng.random() < 0.3 else 1):  # sometimes switch / take back
-                    current = api.message(uid, reply.message_id).button_texts
+                    shown = api.message(uid, reply.message_id)
                     index = rng.choice((0, 1))
-                    query = api.press_button(uid, reply.message_id, text=current[index])
-                    press = Press(uid, reply.message_id, 1 if index == 0 else -1, query)
+                    query = api.press_button(uid, reply.message_id, text=shown.button_texts[index])
+                    joke_id = int(shown.callback_data[index].split(":")[1])
+                    press = Press(uid, joke_id, 1 if index == 0 else -1, query)
                     tally.presses.append(press)
                     press.answer = await wait_answer(api, query, 40)
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
@@ -171,14 +172,11 @@ def check_votes(db: Path, presses: list[Press]) -> dict[str, int]:
     """Compare the last acknowledged state of every (user, joke) with the stored vote."""
     by_pair: dict[tuple[int, int], list[Press]] = {}
     for press in presses:
-        by_pair.setdefault((press.user, press.message_id), []).append(press)
+        by_pair.setdefault((press.user, press.joke_id), []).append(press)
     with contextlib.closing(sqlite3.connect(db)) as con:
         stored = {
-            (user, message): value
-            for user, message, value in con.execute(
-                "SELECT v.user_id, j.message_id, v.value FROM votes v "
-                "JOIN jokes j ON j.id = v.joke_id WHERE j.chat_id = v.user_id"
-            )
+            (user, joke): value
+            for user, joke, value in con.execute("SELECT user_id, joke_id, value FROM votes")
         }
     result = Counter[str]()
     for pair, items in by_pair.items():
