@@ -139,3 +139,5 @@ class OffsetFile:
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("could not write %s: %s", self.path, exc)
+            with contextlib.suppress(OSError):  # a half-written note (disk full) must not linger
+                tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.incidents import StorageIncidents, kind_of
+from bot.updates import OffsetFile
 from local_telegram import ChatMessage
 from storage.db import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, create_engine
 from tests.bot_harness import RunningBot
@@ -153,3 +154,19 @@ async def test_a_full_disk_recovers_without_a_restart(
     lines = [r.getMessage() for r in storage_lines(caplog)]
     assert "disk full" in lines[0] and all("recovered" in line for line in lines[1:]), lines
     assert len(lines) <= 2, lines  # one incident: its first line and, once quiet, its recovery
+
+
+def test_an_offset_note_on_a_full_disk_leaves_no_temp_file(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with tiny_filesystem(64) as folder:
+        note = OffsetFile.beside(folder / "j.db", bot_id=1)
+        assert note is not None
+        note.save(41)
+        fill(folder)
+        with caplog.at_level(logging.WARNING, logger="bot.updates"):
+            note.save(42)  # no room for the new note
+        leftovers = sorted(p.name for p in folder.iterdir() if p.name != "filler")
+        assert leftovers == ["j.db-offset"], leftovers
+        assert note.take() == 41  # the last complete note stands
+    assert any("could not write" in r.getMessage() for r in caplog.records)
