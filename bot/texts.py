@@ -58,6 +58,9 @@ TOP_ITEM = "{place}. {text}\n👍 {likes} 👎 {dislikes} · {method}"
 STATS_HEADER = "Статистика по моделям:"
 STATS_EMPTY = "Пока нет ни одного анекдота."
 STATS_ITEM = "{method}: анекдотов {jokes}, оценок {votes}, нравится {ratio}"
+STATS_INTERVAL = "{ratio} (95%: {low}–{high})"
+TOP_METHOD_HEADER = "Лучшие анекдоты ({method}):"
+TOP_UNKNOWN_METHOD = "Нет такой модели. Можно так: {examples}"
 
 ADMIN_RELOADED = "Готово."
 ADMIN_RELOAD_REPORT = (

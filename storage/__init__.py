@@ -34,7 +34,7 @@ from storage.repository import (
     touch_user,
     vote_counts,
 )
-from storage.stats import MethodStats, RatedJoke, VoteTally, wilson_lower_bound
+from storage.stats import MethodStats, RatedJoke, VoteTally, wilson_interval, wilson_lower_bound
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
@@ -68,5 +68,6 @@ __all__ = [
     "touch_user",
     "upgrade_to_head",
     "vote_counts",
+    "wilson_interval",
     "wilson_lower_bound",
 ]

@@ -300,18 +300,24 @@ def _rated(joke: StoredJoke, likes: int, dislikes: int) -> RatedJoke:
 
 
 @_guard("rank the jokes", StorageError)
-async def top_jokes(session: AsyncSession, limit: int = 10) -> list[RatedJoke]:
-    """The best jokes by the Wilson lower bound (z=1.96) of likes among votes.
+async def top_jokes(
+    session: AsyncSession, limit: int = 10, *, method: str | None = None
+) -> list[RatedJoke]:
+    """The best jokes by the Wilson lower bound (z=1.96) of likes among votes; only jokes more
+    people liked than disliked (a "best of" list with a 👎-only joke in it reads as a bug), and
+    only `method`'s when given.
 
-    Unvoted jokes are left out. Ties go to more votes, then the older joke. Ranking happens
-    in Python over the per-joke vote counts only (two integers a joke), then only the
-    winners' texts are loaded.
+    Ties go to more votes, then the older joke. Ranking happens in Python over the per-joke vote
+    counts only (two integers a joke), then only the winners' texts are loaded.
     """
     if limit <= 0:
         return []
-    counts = (
-        await session.execute(select(Vote.joke_id, _likes(), _dislikes()).group_by(Vote.joke_id))
-    ).all()
+    query = select(Vote.joke_id, _likes(), _dislikes()).group_by(Vote.joke_id)
+    if method is not None:
+        query = query.join(StoredJoke, StoredJoke.id == Vote.joke_id).where(
+            StoredJoke.method == method
+        )
+    counts = [row for row in (await session.execute(query)).all() if row[1] > row[2]]
     ranked = sorted(
         counts,
         key=lambda row: (-wilson_lower_bound(row[1], row[1] + row[2]), -(row[1] + row[2]), row[0]),

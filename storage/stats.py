@@ -10,19 +10,26 @@ from typing import Any
 WILSON_Z = 1.96  # 95 % confidence
 
 
+def wilson_interval(likes: int, votes: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """The Wilson score interval for the share of likes: honest for few votes, where the plain
+    share (1 of 1 = 100%) claims far too much. Zero votes give (0.0, 1.0): nothing is known."""
+    if votes <= 0:
+        return 0.0, 1.0
+    p = likes / votes
+    z2 = z * z
+    centre = p + z2 / (2 * votes)
+    margin = z * math.sqrt((p * (1 - p) + z2 / (4 * votes)) / votes)
+    scale = 1 + z2 / votes
+    return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
+
+
 def wilson_lower_bound(likes: int, votes: int, z: float = WILSON_Z) -> float:
     """Lower bound of the Wilson score interval for the share of likes.
 
     Ranks by "how sure are we the joke is liked", so 1 like of 1 ranks below 90 of 100.
     Zero votes give 0.0.
     """
-    if votes <= 0:
-        return 0.0
-    p = likes / votes
-    z2 = z * z
-    centre = p + z2 / (2 * votes)
-    margin = z * math.sqrt((p * (1 - p) + z2 / (4 * votes)) / votes)
-    return (centre - margin) / (1 + z2 / votes)
+    return wilson_interval(likes, votes, z)[0] if votes > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

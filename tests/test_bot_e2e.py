@@ -92,7 +92,12 @@ async def test_start_help_top_stats(env: RunningBot) -> None:
     top = await ask(env, "/top")
     assert joke.text in (top.text or "") and "👍 1" in (top.text or "")
     stats = await ask(env, "/stats")
-    assert "GPT: анекдотов 1, оценок 1, нравится 100%" in (stats.text or "")
+    assert "GPT: анекдотов 1, оценок 1, нравится 100% (95%: 21–100%)" in (stats.text or "")
+    assert joke.text in ((await ask(env, "/top gpt")).text or "")
+    assert "Лучшие анекдоты (GPT):" in ((await ask(env, "/top GPT")).text or "")
+    assert "оценил" in ((await ask(env, "/top gpt-sample")).text or "")  # none rated there
+    unknown = (await ask(env, "/top шансон")).text or ""
+    assert "Нет такой модели" in unknown and "/top gpt-sample" in unknown
 
 
 async def test_method_choice_persists_across_restart(

@@ -208,11 +208,33 @@ async def test_top_jokes_rank_by_wilson_lower_bound(db):
     await add_votes(sessions, bad, 0, 5, first_user=3000)
     async with sessions() as session:
         top = await storage.top_jokes(session)
-        assert [j.text for j in top] == ["90 из 100", "1 из 1", "0 из 5"]  # unvoted left out
+        # unvoted and more disliked than liked are left out: a "best" list shows no 👎-only joke
+        assert [j.text for j in top] == ["90 из 100", "1 из 1"]
         assert (top[0].likes, top[0].dislikes, top[0].votes) == (90, 10, 100)
-        assert top[0].wilson > top[1].wilson > top[2].wilson
+        assert top[0].wilson > top[1].wilson
         assert [j.id for j in await storage.top_jokes(session, limit=1)] == [solid]
         assert await storage.top_jokes(session, limit=0) == []
+
+
+async def test_top_jokes_of_one_method(db):
+    _, sessions = db
+    mine = await new_joke(sessions, text="свой", method="diffuseq")
+    other = await new_joke(sessions, text="чужой", method="gpt")
+    even = await new_joke(sessions, text="поровну", method="diffuseq")
+    await add_votes(sessions, mine, 2, 1, first_user=1000)
+    await add_votes(sessions, other, 5, 0, first_user=2000)
+    await add_votes(sessions, even, 1, 1, first_user=3000)
+    async with sessions() as session:
+        assert [j.text for j in await storage.top_jokes(session, method="diffuseq")] == ["свой"]
+        assert await storage.top_jokes(session, method="nope") == []
+
+
+def test_wilson_interval_brackets_the_share() -> None:
+    low, high = storage.wilson_interval(1, 1)
+    assert low == pytest.approx(0.2065, abs=1e-4) and high == 1.0
+    low, high = storage.wilson_interval(90, 100)
+    assert low < 0.9 < high and high - low < 0.13
+    assert storage.wilson_interval(0, 0) == (0.0, 1.0)
 
 
 async def test_method_stats(db):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,12 +15,33 @@ TOP_SIZE = 10
 MESSAGE_LIMIT = 4096
 
 
-async def top(message: Message, session: AsyncSession, teller: JokeTeller) -> None:
-    rated = await storage.top_jokes(session, limit=TOP_SIZE)
+def find_method(teller: JokeTeller, asked: str) -> str | None:
+    """A method named by its id or its picker label, any case («gpt-sample», «DiffuSeq»)."""
+    wanted = asked.strip().casefold()
+    for name in teller.method_names():
+        if wanted in (name.casefold(), teller.display_name(name).casefold()):
+            return name
+    return None
+
+
+async def top(
+    message: Message, command: CommandObject, session: AsyncSession, teller: JokeTeller
+) -> None:
+    method = None
+    if command.args and command.args.strip():
+        method = find_method(teller, command.args)
+        if method is None:
+            examples = ", ".join(f"/top {name}" for name in teller.method_names())
+            await message.answer(texts.TOP_UNKNOWN_METHOD.format(examples=examples))
+            return
+    rated = await storage.top_jokes(session, limit=TOP_SIZE, method=method)
     if not rated:
         await message.answer(texts.TOP_EMPTY)
         return
-    parts = [texts.TOP_HEADER]
+    header = texts.TOP_HEADER
+    if method is not None:
+        header = texts.TOP_METHOD_HEADER.format(method=teller.display_name(method))
+    parts = [header]
     for place, item in enumerate(rated, start=1):
         entry = texts.TOP_ITEM.format(
             place=place,
@@ -43,7 +64,12 @@ async def stats(message: Message, session: AsyncSession, teller: JokeTeller) -> 
     lines = [texts.STATS_HEADER]
     for row in rows:
         votes = row.likes + row.dislikes
-        ratio = f"{row.likes / votes:.0%}" if votes else "—"
+        ratio = "—"
+        if votes:
+            low, high = storage.wilson_interval(row.likes, votes)
+            ratio = texts.STATS_INTERVAL.format(
+                ratio=f"{row.likes / votes:.0%}", low=f"{low * 100:.0f}", high=f"{high:.0%}"
+            )
         lines.append(
             texts.STATS_ITEM.format(
                 method=teller.display_name(row.method),
