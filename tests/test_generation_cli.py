@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from generation.cli import main
+from generation.versions import folder_version
 from settings import ROOT, get_settings
 
 
@@ -81,7 +82,7 @@ def test_json_output(tiny_gpt_dir: Path) -> None:
         }
         assert row["text"].startswith("Кот сказал")
         assert row["method"] == "gpt-sample"
-        assert row["model"] == tiny_gpt_dir.name
+        assert row["model"] == folder_version("gpt", tiny_gpt_dir)
         assert row["params"]["seed"] == seed
         assert row["params"]["do_sample"] is True
         assert row["latency_ms"] > 0

@@ -14,6 +14,7 @@ from generation.gpt.backend import GptBackend
 from generation.gpt.loading import detect_prepend_bos
 from generation.postprocess import clean_joke
 from generation.registry import gpt_presets
+from generation.versions import folder_version
 
 PRESETS = gpt_presets(GenerationConfig.defaults())
 BEAM = PRESETS["gpt"]
@@ -38,7 +39,7 @@ def test_presets_match_the_original_project() -> None:
 
 
 def test_loads_our_layout_with_bos(backend: GptBackend, tiny_gpt_dir: Path) -> None:
-    assert backend.model_id == tiny_gpt_dir.name
+    assert backend.model_id == folder_version("gpt", tiny_gpt_dir)
     assert backend.bos_id == backend.tokenizer.bos_token_id
     assert backend.encode_prompt("Молоко")[0] == backend.tokenizer.bos_token_id
     assert not backend.model.training

@@ -13,6 +13,7 @@ import pytest
 from generation.config import GenerationConfig
 from generation.registry import MethodRegistry, build_registry
 from generation.types import GenerationError, UnknownMethod
+from generation.versions import folder_version
 from settings import Settings
 
 
@@ -52,7 +53,7 @@ def test_gpt_methods_share_one_backend(tiny_gpt_dir: Path) -> None:
     config = GenerationConfig.defaults(gpt_model=str(tiny_gpt_dir), enable_diffuseq=False)
     registry = build_registry(config)
     assert registry.backend("gpt") is registry.backend("gpt-sample")
-    assert registry.backend("gpt").model_id == tiny_gpt_dir.name
+    assert registry.backend("gpt").model_id == folder_version("gpt", tiny_gpt_dir)
 
 
 def test_backends_load_lazily_and_once_across_threads() -> None:

@@ -17,6 +17,7 @@ from generation.diffuseq.diffusion import Diffusion
 from generation.diffuseq.model import DiffuSeqModel
 from generation.diffuseq.rounding import Rounder, TokenClasses, prompt_prefixes
 from generation.diffuseq.samplers import SAMPLERS
+from generation.versions import folder_version
 
 # The best-of-N preset (models/diffuseq/README.md): renoise, 10 steps, constrained rounding
 # (rounding.py). clamp None = on; temperature 0 = rounding by (constrained) argmax, > 0 samples
@@ -137,7 +138,7 @@ class DiffuSeqBackend:
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
         finally:
             hf_logging.set_verbosity(verbosity)
-        return cls(model, tokenizer, device=device, model_id=f"diffuseq:{folder.resolve().name}")
+        return cls(model, tokenizer, device=device, model_id=folder_version("diffuseq", folder))
 
     def warmup(self) -> None:
         self.generate(["Штирлиц"], {"steps": 2}, [0])

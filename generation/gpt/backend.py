@@ -179,7 +179,7 @@ class GptBackend:
         backend = cls(
             lm,
             tok,
-            model_id=model_id or model_id_of(model),
+            model_id=model_id or model_id_of(model, tokenizer),
             prepend_bos=prepend_bos,
             device=device,
             one_thread_below_rows=one_thread_below_rows,

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from generation.versions import folder_version
+
 BOS_FLAG = "prepend_bos"
 TRAIN_SUMMARY = "train_summary.json"  # written by generation.training.train_gpt next to the weights
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
@@ -77,9 +79,15 @@ def detect_prepend_bos(name: str | Path, lm: Any) -> bool:
     return (folder / TRAIN_SUMMARY).is_file()
 
 
-def model_id_of(name: str | Path) -> str:
-    """A folder's name, or a hub name as given."""
-    return Path(str(name)).expanduser().resolve().name if is_local(name) else str(name)
+def model_id_of(name: str | Path, tokenizer: str | Path | None = None) -> str:
+    """`gpt@xxxxxx`, the content hash of a local model (and a separate local tokenizer); a hub
+    name as given (its files are the hub's to version)."""
+    if not is_local(name):
+        return str(name)
+    folders = [Path(str(name)).expanduser()]
+    if tokenizer is not None and is_local(tokenizer):
+        folders.append(Path(str(tokenizer)).expanduser())
+    return folder_version("gpt", *folders)
 
 
 __all__ = [
