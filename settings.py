@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     max_joke_chars: int = 1000  # post-processing cap (Telegram's limit is 4096)
 
     # Bot behaviour
-    default_method: str = "gpt"
+    default_method: Literal["gpt", "gpt-sample", "diffuseq"] = "gpt"
     throttle_rate_s: float = 1.0
     polling_timeout_s: int = 10
     polling_backoff_min_s: float = 1.0  # first wait after a failed getUpdates, doubling up to max
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     def generation(self, **overrides: object) -> GenerationConfig:
         """The generation layer's view of these settings."""
         return GenerationConfig.from_settings(self, **overrides)
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL of a Bot API server")
+        return value.rstrip("/")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

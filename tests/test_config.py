@@ -56,6 +56,8 @@ def test_a_misspelt_choice_fails_at_start(
         ({"ADMIN_IDS": "abc"}, "ADMIN_IDS"),
         ({"GPT_QUANTIZE": "int9"}, "GPT_QUANTIZE"),
         ({"GPT_MODEL": "/nonexistent"}, "GPT_MODEL=/nonexistent"),
+        ({"DEFAULT_METHOD": "nope"}, "DEFAULT_METHOD"),
+        ({"TELEGRAM_API_URL": "notaurl"}, "TELEGRAM_API_URL"),
     ],
 )
 def test_a_wrong_setting_stops_the_bot_with_one_line(
