@@ -291,7 +291,6 @@ async def _start_generation(
     service = GenerationService.from_config(
         registry,
         settings.generation(),
-        stop_grace_s=settings.shutdown_grace_s,
         preload=preload,
         load_later=load_later,
         **({"selector": selector} if selector is not None else {}),

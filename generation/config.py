@@ -56,6 +56,7 @@ class GenerationConfig:
     batch_window_ms: float
     max_batch_size: int
     max_joke_chars: int
+    shutdown_grace_s: float
 
     @classmethod
     def from_settings(cls, settings: Any, /, **overrides: Any) -> GenerationConfig:

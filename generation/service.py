@@ -33,7 +33,7 @@ from generation.admission import ADMIT_FRACTION
 from generation.config import GenerationConfig
 from generation.jobs import Job, row_seeds, settle
 from generation.openmp import prefer_sleeping_openmp_threads
-from generation.postprocess import DEFAULT_MAX_CHARS, normalize_whitespace
+from generation.postprocess import normalize_whitespace
 from generation.registry import GPT, Method, MethodRegistry
 from generation.selection import Selector
 from generation.types import (
@@ -55,14 +55,14 @@ class GenerationService:
     def __init__(
         self,
         registry: MethodRegistry,
-        queue_depth: int = 256,
-        timeout_s: float = 30.0,
-        batch_window_ms: float = 5.0,
-        max_batch_size: int = 32,
+        queue_depth: int | None = None,
+        timeout_s: float | None = None,
+        batch_window_ms: float | None = None,
+        max_batch_size: int | None = None,
         *,
         torch_threads: int | None = None,
-        max_chars: int = DEFAULT_MAX_CHARS,
-        stop_grace_s: float = 10.0,
+        max_chars: int | None = None,
+        stop_grace_s: float | None = None,
         preload: Collection[str] | None = None,
         load_later: Collection[str] = (),
         idle_before_load_s: float = 0.5,
@@ -75,7 +75,17 @@ class GenerationService:
         (so a user already waiting is served first; a request for one of them before that loads
         it on the spot). `torch_threads`: set in the worker before loading. `selector`: best of N
         (loaded in the worker at start; without one, or if it cannot load, one row per joke).
-        `admit_by_backlog`: False for batch jobs (the CLI), whose whole list is the work."""
+        `admit_by_backlog`: False for batch jobs (the CLI), whose whole list is the work.
+        Numbers left None take the project's defaults (`settings.Settings`)."""
+        defaults = GenerationConfig.defaults()
+        queue_depth = defaults.queue_depth if queue_depth is None else queue_depth
+        timeout_s = defaults.generation_timeout_s if timeout_s is None else timeout_s
+        if batch_window_ms is None:
+            batch_window_ms = defaults.batch_window_ms
+        max_batch_size = defaults.max_batch_size if max_batch_size is None else max_batch_size
+        max_chars = defaults.max_joke_chars if max_chars is None else max_chars
+        if stop_grace_s is None:
+            stop_grace_s = defaults.shutdown_grace_s
         if queue_depth < 1 or max_batch_size < 1:
             raise ValueError("queue_depth and max_batch_size must be at least 1")
         self.registry = registry
@@ -112,6 +122,7 @@ class GenerationService:
             "max_batch_size": config.max_batch_size,
             "torch_threads": config.torch_threads or None,
             "max_chars": config.max_joke_chars,
+            "stop_grace_s": config.shutdown_grace_s,
         }
         if config.best_of_n:
             kwargs["selector"] = Selector(
