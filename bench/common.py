@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -36,14 +35,9 @@ WORDS = [
 def machine() -> dict[str, Any]:
     import torch
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from generation.evaluation.pipeline import cpu_name
+
+    model = cpu_name()
     try:
         load = os.getloadavg()[0]
     except OSError:
