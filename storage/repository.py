@@ -45,7 +45,8 @@ async def make_room(session: AsyncSession) -> None:
     and nothing ever shrinks it. A truncating checkpoint needs little space (the log's pages
     mostly rewrite pages the database already has), so once some is free the next write has
     room. Best effort: it fails quietly while the disk is still full."""
-    if session.bind.dialect.name != "sqlite":
+    dialect = getattr(session.bind, "dialect", None)
+    if dialect is None or dialect.name != "sqlite":
         return
     with contextlib.suppress(DBAPIError):
         await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
