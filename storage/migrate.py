@@ -28,7 +28,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in storage/migrations (a test keeps it equal to Alembic's head). Knowing it
 #: without Alembic lets a restart skip importing Alembic, a noticeable part of start-up
 #: (docs/BENCHMARKS.md §7), when the database is already there.
-KNOWN_HEAD = "0002_best_of_n"
+KNOWN_HEAD = "0003_arms_and_inline"
 
 
 def alembic_config(url: str) -> Any:

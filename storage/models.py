@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -104,6 +105,12 @@ class StoredJoke(Base):
     candidates: Mapped[int | None] = mapped_column(Integer)
     judge_score: Mapped[float | None] = mapped_column(Float)
     judge_version: Mapped[str | None] = mapped_column(String(64))
+    # The A/B experiment arm that served it (NULL: no experiment).
+    arm: Mapped[str | None] = mapped_column(String(64))
+    # Inline mode: the posted message's id (it has no chat message id), and whether the user
+    # picked this one of the jokes offered (NULL for jokes sent in the bot's own chat).
+    inline_message_id: Mapped[str | None] = mapped_column(String(255))
+    inline_chosen: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Vote(Base):

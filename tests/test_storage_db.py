@@ -52,7 +52,7 @@ async def test_migrate_from_empty_creates_schema_at_head(tmp_path: Path):
     assert await storage.current_revision(url) is None
     await storage.migrate(url)
     await storage.migrate(url)  # idempotent
-    assert await storage.current_revision(url) == storage.head_revision() == "0002_best_of_n"
+    assert await storage.current_revision(url) == storage.head_revision() == "0003_arms_and_inline"
 
     def check(connection) -> list:
         tables = set(inspect(connection).get_table_names())
