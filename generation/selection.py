@@ -114,6 +114,11 @@ class Selector:
         return getattr(self.judge, "version", None) if self.active else None
 
     @property
+    def copy_index(self) -> Any:
+        """The training jokes' copy index while the checks are on (beam search avoids it)."""
+        return getattr(self.checker, "copies", None) if self.active else None
+
+    @property
     def status(self) -> str:
         """One line for operators: what picks the jokes now."""
         if self.active:

@@ -226,6 +226,9 @@ class Worker:
         self, method: Method, prompts: list[str], seeds: list[int], params: Mapping[str, Any]
     ) -> list[str]:
         backend = self.registry.backend(method.name)
+        avoid_copies = getattr(backend, "avoid_copies", None)
+        if avoid_copies is not None:
+            avoid_copies(self.selector.copy_index if self.selector is not None else None)
         raws = backend.generate(prompts, params, seeds)
         if len(raws) != len(prompts):
             raise GenerationError(f"backend returned {len(raws)} texts for {len(prompts)} prompts")

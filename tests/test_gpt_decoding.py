@@ -256,6 +256,7 @@ def generate_served(backend: GptBackend, prompt: str, params: dict[str, Any], ra
         do_sample=False,
         num_beams=params["num_beams"],
         num_return_sequences=rank + 1,
+        early_stopping=params.get("early_stopping", False),
         max_new_tokens=backend._budget(params, ids.shape[1]),
         eos_token_id=backend.eos_ids,
         pad_token_id=backend.pad_id,

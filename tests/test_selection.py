@@ -258,3 +258,24 @@ def test_a_second_draw_beats_the_first_draws_copy() -> None:
     service = GenerationService(registry(backend, 2), batch_window_ms=0, selector=selector())
     jokes = asyncio.run(run(service, GenerationRequest("Кот", "sample", seed=0)))
     assert [(j.text, j.params["seed"]) for j in jokes] == [("Кот ха.", 2)]
+
+
+def test_the_service_gives_a_backend_that_can_avoid_copies_the_checks_index() -> None:
+    class Avoiding(ScriptedBackend):
+        def avoid_copies(self, index: Any) -> None:
+            self.indexes.append(index)
+
+    class Indexed(FakeChecker):
+        copies = object()
+
+    backend = Avoiding(["ха."])
+    backend.indexes = []  # type: ignore[attr-defined]
+    chooser = Selector(None, None, checker=Indexed(), judge=FakeJudge())
+    service = GenerationService(registry(backend, 2), batch_window_ms=0, selector=chooser)
+    asyncio.run(run(service, GenerationRequest("Кот", "beam")))
+    assert backend.indexes == [Indexed.copies]  # type: ignore[attr-defined]
+    off = Avoiding(["ха."])
+    off.indexes = []  # type: ignore[attr-defined]
+    plain = GenerationService(registry(off, 2), batch_window_ms=0)
+    asyncio.run(run(plain, GenerationRequest("Кот", "beam")))
+    assert off.indexes == [None]  # type: ignore[attr-defined]

@@ -92,5 +92,13 @@ class CopyIndex:
         hits = np.flatnonzero(self.hashes[pos] == query)
         return windows[int(hits[0])] if hits.size else None
 
+    def contains(self, windows: list[str]) -> np.ndarray:
+        """Which of these `WIDTH`-character normalised windows a training joke has."""
+        if not windows or self.hashes.size == 0:
+            return np.zeros(len(windows), dtype=bool)
+        query = _hash_many(windows)
+        pos = np.minimum(np.searchsorted(self.hashes, query), self.hashes.size - 1)
+        return self.hashes[pos] == query
+
     def is_copied(self, text: str) -> bool:
         return self.shared_window(text) is not None

@@ -37,6 +37,7 @@ import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerBase
 
 from generation.gpt.batch import pad_width
+from generation.gpt.copy_guard import CopyGuard, token_bytes
 from generation.gpt.decoding import FastDecoder
 from generation.gpt.loading import (
     check_folders,
@@ -115,6 +116,7 @@ class GptBackend:
         )
         self.first_ban = self._word_gluing_tokens()
         self.fast.ngram_free = self.ngram_free = self._layout_tokens()
+        self.copy_guard: CopyGuard | None = None
 
     def _layout_tokens(self) -> torch.Tensor:
         """Tokens of a joke's layout: line breaks and dialogue dashes. N-grams holding them may
@@ -222,6 +224,16 @@ class GptBackend:
         self.generate(["Привет", "Шутка дня"], sample, [0, 1])
         self.generate(["Привет"], beam, [0])
 
+    def avoid_copies(self, index: Any) -> None:
+        """Beam search closes continuations that enter a training joke of this copy index
+        (`generation.gpt.copy_guard`); None searches freely. Called by the worker before each
+        call with the reader's checks' index, so a model loaded later gets it too."""
+        if index is None:
+            self.copy_guard = None
+        elif self.copy_guard is None or self.copy_guard.index is not index:
+            pieces = token_bytes(self.tokenizer, int(self.model.config.vocab_size))
+            self.copy_guard = CopyGuard(index, pieces)
+
     # -- pieces ----------------------------------------------------------------------------------
 
     def encode_prompt(self, prompt: str) -> list[int]:
@@ -304,6 +316,7 @@ class GptBackend:
             early_stopping=params.get("early_stopping", False),
             first_ban=self.first_ban,
             width=width,
+            copy_guard=self.copy_guard,
         )
 
     def _sample_ids(

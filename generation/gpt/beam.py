@@ -40,6 +40,7 @@ class _Options:
     free: torch.Tensor | None  # tokens whose n-grams may repeat (`ban_repeated_ngrams`)
     eos: torch.Tensor
     top_mask: torch.Tensor  # [2K]: the first K continuations may finish a hypothesis
+    guard: Any = None  # a `CopyGuard`: continuations that enter a training joke are closed
 
     @property
     def stops_when_full(self) -> bool:
@@ -98,6 +99,7 @@ def beam_search(
     exact: bool = False,
     first_ban: torch.Tensor | None = None,
     width: int | None = None,
+    copy_guard: Any = None,
 ) -> list[list[list[int]]]:
     """Beam search as transformers does it; per row, the best `num_return_sequences`
     hypotheses (new tokens only, eos included when reached), best first. `decoder`: a
@@ -106,6 +108,8 @@ def beam_search(
     `max_new_tokens` may give each row its own budget: a row is then decoded as transformers
     would decode it alone with that budget (its beams all stop when it is spent).
     `width`: left-pad the prompts to at least this width (`pad_width`).
+    `copy_guard`: a `generation.gpt.copy_guard.CopyGuard`; a continuation whose text comes to
+    share a window with a training joke is dropped that step, as if it were impossible.
     """
     if not rows:
         return []
@@ -119,7 +123,7 @@ def beam_search(
         beams=num_beams, prompt_len=prompt_len, no_repeat=no_repeat_ngram_size,
         length_penalty=length_penalty, early_stopping=early_stopping, first_ban=first_ban,
         free=decoder.ngram_free, eos=decoder.eos_tensor,
-        top_mask=torch.arange(keep_k, device=decoder.device) < num_beams,
+        top_mask=torch.arange(keep_k, device=decoder.device) < num_beams, guard=copy_guard,
     )  # fmt: skip
     if exact:
         logits, state = decoder.prefill(
@@ -186,6 +190,9 @@ def _advance(
     tokens = topk_index % vocab
     topk_seqs = torch.take_along_dim(h.running, source[:, :, None], dim=1)
     topk_seqs[:, :, cur_len] = tokens
+    if o.guard is not None:
+        copied = o.guard.entered_copy(topk_seqs[:, :, : cur_len + 1])
+        topk_scores = topk_scores.masked_fill(copied, float("-inf"))
     hits = torch.isin(tokens, o.eos) | (cur_len + 1 - o.prompt_len >= h.budget)
 
     # the best unfinished continuations run on
