@@ -8,11 +8,12 @@ marked "tuning" are benchmark knobs (README, "Tuning"); a user running the bot n
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from generation.config import (
@@ -21,12 +22,15 @@ from generation.config import (
     GptDType,
     GptQuantize,
 )
+from generation.experiments import check_experiment
+from generation.openai_api import parse_urls
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_GPT_MODEL = str(ROOT / "models" / "gpt")
 DEFAULT_DIFFUSEQ_MODEL = str(ROOT / "models" / "diffuseq")
 DEFAULT_CHECKS = str(ROOT / "models" / "checks")
 DEFAULT_JUDGE = str(ROOT / "models" / "judge")
+DEFAULT_CLASSIC = str(ROOT / "models" / "classic")
 
 
 class Settings(BaseSettings):
@@ -38,8 +42,11 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
     # Storage
-    database_url: str = "sqlite+aiosqlite:///data/jokes.db"
+    database_url: str = "sqlite+aiosqlite:///data/jokes.db"  # or postgresql+asyncpg://...
     db_busy_timeout_ms: int = 5000
+    # State shared by bot replicas (rate limits, handled updates, 🔁 cursors): bot/shared_state.py;
+    # unset: kept in this process's memory
+    redis_url: str | None = None
 
     # Generation: models
     gpt_model: str = DEFAULT_GPT_MODEL
@@ -54,6 +61,12 @@ class Settings(BaseSettings):
     enable_diffuseq: bool = True
     device: str = "cpu"
     torch_threads: int = 0  # 0: let torch decide (all cores)
+    # «📚 Из сборника»: real jokes from the collection, the human baseline (generation/classic/)
+    enable_classic: bool = True
+    classic_index: str = DEFAULT_CLASSIC
+    # an A/B experiment: "method:folderA,folderB" serves the method from two model folders, each
+    # user in one arm by a hash of their id (generation/experiments.py, bot/arms.py); unset: none
+    experiment: str | None = None
 
     # Generation: decoding presets
     gpt_max_length: int = 20  # tokens in all, prompt included, as the original project had it
@@ -83,7 +96,7 @@ class Settings(BaseSettings):
     max_joke_chars: int = 1000  # post-processing cap (Telegram's limit is 4096)
 
     # Bot behaviour
-    default_method: Literal["gpt", "gpt-sample", "diffuseq"] = "gpt"
+    default_method: Literal["gpt", "gpt-sample", "diffuseq", "classic"] = "gpt"
     throttle_rate_s: float = 1.0
     polling_timeout_s: int = 10
     polling_backoff_min_s: float = 1.0  # first wait after a failed getUpdates, doubling up to max
@@ -92,6 +105,23 @@ class Settings(BaseSettings):
     max_prompt_chars: int = 64
     max_prompt_words: int = 5
     store_user_names: bool = False
+    # inline mode: seconds an answer may be reused (Telegram's cache_time and the bot's own)
+    inline_cache_s: int = Field(default=5, ge=0)
+
+    # Webhook mode (`python -m bot --webhook`, README "Webhook mode"): Telegram POSTs updates to
+    # WEBHOOK_URL + WEBHOOK_PATH; the bot listens on WEBHOOK_HOST:WEBHOOK_PORT (behind a proxy)
+    webhook_url: str | None = None  # public base URL, e.g. https://bot.example.com
+    webhook_path: str = "/telegram"
+    webhook_secret: SecretStr | None = None  # unset: a new random one each start, never logged
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (local mode)
+
+    # Generation over HTTP (README "Scaling out"): GENERATION_URL=http://gen1:8100,http://gen2:8100
+    # sends generation to those servers (`python -m generation.server` replicas, or any
+    # OpenAI-compatible completions server) instead of loading the models here; unset: in-process
+    generation_url: str | None = None
+    generation_server_host: str = "127.0.0.1"  # where `python -m generation.server` listens
+    generation_server_port: int = Field(default=8100, ge=0, le=65535)
 
     def generation(self, **overrides: object) -> GenerationConfig:
         """The generation layer's view of these settings."""
@@ -103,6 +133,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL of a Bot API server")
         return value.rstrip("/")
+
+    @field_validator("experiment")
+    @classmethod
+    def _an_experiment(cls, value: str | None) -> str | None:
+        return check_experiment(value)
+
+    @field_validator("generation_url")
+    @classmethod
+    def _generation_urls(cls, value: str | None) -> str | None:
+        return ",".join(parse_urls(value)) or None
+
+    @field_validator("webhook_url", "webhook_path", "webhook_secret")
+    @classmethod
+    def _a_webhook_part(cls, value: object, info: ValidationInfo) -> object:
+        return check_webhook_part(str(info.field_name), value)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -121,6 +166,26 @@ class Settings(BaseSettings):
         return self.bot_token.get_secret_value() if self.bot_token else None
 
 
+def check_webhook_part(name: str, value: object) -> object:
+    """WEBHOOK_URL: an http(s) base URL; WEBHOOK_PATH: starts with /; WEBHOOK_SECRET: what
+    Telegram accepts as secret_token (1-256 of A-Z, a-z, 0-9, _ and -)."""
+    if value is None:
+        return None
+    if name == "webhook_url":
+        text = str(value).strip().rstrip("/")
+        if not text.startswith(("http://", "https://")) or "?" in text or "#" in text:
+            raise ValueError("expected the public http(s):// base URL Telegram will POST to")
+        return text
+    if name == "webhook_path":
+        if not str(value).startswith("/") or "?" in str(value):
+            raise ValueError("expected a path starting with /, e.g. /telegram")
+        return value
+    secret = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise ValueError("expected 1-256 characters out of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
@@ -133,13 +198,15 @@ def explain(error: ValidationError) -> str:
     for item in error.errors():
         name = str(item["loc"][0]).upper() if item["loc"] else "settings"
         value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        secret = "SECRET" in name or "TOKEN" in name  # a wrong secret is still a secret
+        shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         problems.append(f"{name}: {item['msg']}{shown}")
     return "; ".join(problems)
 
 
 __all__ = [
     "DEFAULT_CHECKS",
+    "DEFAULT_CLASSIC",
     "DEFAULT_DIFFUSEQ_MODEL",
     "DEFAULT_GPT_MODEL",
     "DEFAULT_JUDGE",

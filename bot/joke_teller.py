@@ -29,14 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import storage
 from bot import texts
+from bot.arms import Arms
+from bot.classic import ClassicShelf, shown_text
 from bot.incidents import StorageIncidents
 from bot.keyboards import joke_keyboard, retry_keyboard
 from bot.resilience import telegram_refused
+from bot.shared_state import MemoryState, SharedState
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
-from generation.types import GenerationBusy, GenerationError, GenerationRequest, Joke
+from generation.types import GenerationBusy, GenerationError, GenerationRequest, Joke, NothingFound
 
 log = logging.getLogger(__name__)
+
+VARIANTS_TTL_S = 24 * 3600  # a 🔁 cursor is forgotten a day after its last press
 
 
 class RetryTokens:
@@ -65,23 +70,21 @@ class Variants:
     """Counts 🔁 presses per chat, word and method, so "another joke" is really another one.
 
     For deterministic methods (beam search) the request's seed selects the n-th best beam; for
-    sampling methods no seed is given, so each press draws afresh. Memory is bounded.
+    sampling methods no seed is given, so each press draws afresh. Memory is bounded; with
+    several replicas the counts live in the shared state (bot/shared_state.py).
     """
 
-    def __init__(self, registry: MethodRegistry, capacity: int = 10_000) -> None:
+    def __init__(
+        self, registry: MethodRegistry, capacity: int = 10_000, shared: SharedState | None = None
+    ) -> None:
         self.registry = registry
-        self.capacity = capacity
-        self._counts: OrderedDict[tuple[int, str, str], int] = OrderedDict()
+        self.state = shared or MemoryState(capacity=capacity)
 
-    def next(self, chat_id: int, prompt: str, method: str) -> int | None:
+    async def next(self, chat_id: int, prompt: str, method: str) -> int | None:
         if method not in self.registry or not self.registry.method(method).deterministic:
             return None
-        key = (chat_id, prompt.casefold(), method)
-        count = self._counts.pop(key, 0) + 1
-        self._counts[key] = count
-        while len(self._counts) > self.capacity:
-            self._counts.popitem(last=False)
-        return count
+        key = f"variant:{chat_id}:{method}:{prompt.casefold()}"
+        return await self.state.next_count(key, VARIANTS_TTL_S)
 
 
 class Drafts:
@@ -123,6 +126,7 @@ class JokeTeller:
         sessionmaker: async_sessionmaker[AsyncSession],
         default_method: str,
         incidents: StorageIncidents | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.service = service
         self.incidents = incidents or StorageIncidents()
@@ -130,8 +134,15 @@ class JokeTeller:
         self.sessionmaker = sessionmaker
         self.default_method = default_method
         self.retry_tokens = RetryTokens()
-        self.variants = Variants(registry)
+        self.variants = Variants(registry, shared=shared)  # 🔁 cursors, shared by replicas
         self.drafts = Drafts()
+        self.arms = Arms(service, registry)  # an experiment's versions (bot/arms.py)
+        self.classic = ClassicShelf(  # «📚 Из сборника»: what the user has seen (bot/classic.py)
+            sessionmaker=sessionmaker,
+            registry=registry,
+            default_method=default_method,
+            retry_tokens=self.retry_tokens,
+        )
         self._bookkeeping: set[asyncio.Task[None]] = set()
 
     def method_names(self) -> list[str]:
@@ -177,7 +188,7 @@ class JokeTeller:
             return None
         joke = self.drafts.take(chat_id, prompt, method) if another else None
         if joke is None:
-            joke = await self._draw(bot, chat_id, prompt, method, reply_to, another)
+            joke = await self._draw(bot, chat_id, user_id, prompt, method, reply_to, another)
             if joke is None:
                 return None
         return await self._store_and_send(
@@ -188,6 +199,7 @@ class JokeTeller:
         self,
         bot: Bot,
         chat_id: int,
+        user_id: int,
         prompt: str,
         method: str,
         reply_to: int | None,
@@ -199,11 +211,15 @@ class JokeTeller:
             async with typing(bot, chat_id):
                 seed = None
                 if another and not self.service.best_of_n:
-                    seed = self.variants.next(chat_id, prompt, method)
-                request = GenerationRequest(prompt=prompt, method=method, seed=seed)
-                jokes = await self.service.generate(request)
+                    seed = await self.variants.next(chat_id, prompt, method)
+                exclude = await self.classic.shown(user_id, method)
+                request = GenerationRequest(prompt, method, seed=seed, exclude=exclude)
+                jokes = await self.arms.generate(request, user_id)
         except GenerationBusy:
             await bot.send_message(chat_id, texts.BUSY, reply_to_message_id=reply_to)
+            return None
+        except NothingFound:  # an answer, not a failure: no apology, no 🔁 of the same
+            await self.classic.say_nothing(bot, chat_id, prompt, reply_to)
             return None
         except GenerationError as exc:
             if not self.service.running:  # stopping: a 🔁 token would not survive the restart
@@ -248,6 +264,7 @@ class JokeTeller:
                     candidates=joke.candidates,
                     judge_score=joke.judge_score,
                     judge_version=joke.judge_version,
+                    arm=getattr(joke, "arm", None),
                 )
         except storage.StorageError as error:
             # unsaved, a joke's buttons would lead nowhere: say so instead of sending it
@@ -258,7 +275,7 @@ class JokeTeller:
         try:
             message = await bot.send_message(
                 chat_id,
-                joke.text,
+                shown_text(joke),
                 reply_markup=joke_keyboard(joke_id, 0, 0, self.display_name(joke.method)),
                 reply_to_message_id=reply_to,
             )

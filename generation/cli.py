@@ -198,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     method = args.method or settings.default_method
     if method not in registry:
         parser.error(f"unknown method {method!r}; known: {', '.join(registry.names())}")
+    if registry.method(method).lookup:  # stored jokes: no best of N, so no models to load
+        config = config.but(best_of_n=False)
     missing = _missing_model(config, registry, method)
     if missing:
         print(f"error: {missing}", file=sys.stderr)

@@ -33,6 +33,9 @@ class GenerationConfig:
     enable_diffuseq: bool
     device: str
     torch_threads: int
+    enable_classic: bool
+    classic_index: str
+    experiment: str | None  # "method:folderA,folderB" (generation/experiments.py)
     # decoding presets
     gpt_max_length: int
     gpt_max_new_tokens: int

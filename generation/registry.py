@@ -18,10 +18,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generation.config import GenerationConfig
 from generation.types import Backend, GenerationError, MethodInfo, UnknownMethod
+
+if TYPE_CHECKING:
+    from generation.experiments import ExperimentArms
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ class Method:
     candidates: N of best of N, the rows one request draws when the selector is on.
     redraw_params: the preset of the one extra draw when nothing in the first was fit to show;
     None: the same preset (new seeds; a beam search twice as wide).
+    version_of: this is another version of that listed method (an experiment's arm,
+    generation/experiments.py): served on request, never listed in the picker.
+    lookup: the backend is a `LookupBackend` (stored jokes): the service calls it directly.
     """
 
     name: str
@@ -50,6 +56,8 @@ class Method:
     deterministic: bool
     candidates: int = 1
     redraw_params: Mapping[str, Any] | None = None
+    version_of: str | None = None
+    lookup: bool = False
 
     def info(self) -> MethodInfo:
         return MethodInfo(name=self.name, display_name=self.display_name, params=dict(self.params))
@@ -64,6 +72,7 @@ class MethodRegistry:
         self._optional: set[str] = set()
         self._backends: dict[str, Backend] = {}
         self._failed: dict[str, str] = {}
+        self.experiment: ExperimentArms | None = None  # set by generation.experiments.add_arms
         # Two locks: `_lock` guards the tables for a moment only, so the event loop can list
         # methods while `_load_lock` is held for the seconds a model takes to load.
         self._lock = threading.Lock()
@@ -98,6 +107,8 @@ class MethodRegistry:
         deterministic: bool | None = None,
         candidates: int = 1,
         redraw_params: Mapping[str, Any] | None = None,
+        version_of: str | None = None,
+        lookup: bool = False,
     ) -> Method:
         """Register a method on a registered backend; `deterministic` defaults to not do_sample."""
         if candidates < 1:
@@ -119,6 +130,8 @@ class MethodRegistry:
                 redraw_params=(
                     None if redraw_params is None else MappingProxyType(dict(redraw_params))
                 ),
+                version_of=version_of,
+                lookup=lookup,
             )
             self._methods[name] = method
             return method
@@ -126,9 +139,11 @@ class MethodRegistry:
     # -- lookup ----------------------------------------------------------------------------------
 
     def methods(self) -> list[MethodInfo]:
-        """Usable methods, in registration order (methods whose backend failed are left out)."""
+        """Usable methods, in registration order (methods whose backend failed are left out, and
+        the unlisted versions of an experiment)."""
         with self._lock:
-            return [m.info() for m in self._methods.values() if m.backend_key not in self._failed]
+            usable = [m for m in self._methods.values() if m.backend_key not in self._failed]
+        return [m.info() for m in usable if m.version_of is None]
 
     def names(self) -> list[str]:
         return [info.name for info in self.methods()]
@@ -161,7 +176,12 @@ class MethodRegistry:
         optional rest need not delay the first joke."""
         names = self.names()
         now = [n for n in names if n == first or not self.is_optional(n)]
-        return now, [n for n in names if n not in now]
+        later = [n for n in names if n not in now]
+        with self._lock:  # an experiment's versions load with the method they are versions of
+            arms = [m for m in self._methods.values() if m.version_of in names]
+        for arm in arms:
+            (now if arm.version_of in now else later).append(arm.name)
+        return now, later
 
     def load_all(self, methods: Collection[str] | None = None) -> dict[str, Backend]:
         """Load the backends of `methods` (default: all); optional ones that fail are dropped.
@@ -266,11 +286,14 @@ def named(setting: str, value: str, load: Callable[..., Backend]) -> Callable[..
     return call
 
 
-def _gpt_loader(config: GenerationConfig) -> BackendLoader:
+def _gpt_loader(config: GenerationConfig, setting: tuple[str, str] | None = None) -> BackendLoader:
+    """`setting`: (name, value) errors name; default GPT_MODEL (an experiment names its own)."""
+    name, value = setting or ("GPT_MODEL", config.gpt_model)
+
     def load() -> Backend:
         from generation.gpt.backend import GptBackend
 
-        return named("GPT_MODEL", config.gpt_model, GptBackend.from_pretrained)(
+        return named(name, value, GptBackend.from_pretrained)(
             config.gpt_model,
             tokenizer=config.gpt_tokenizer or None,
             device=config.device,
@@ -284,12 +307,16 @@ def _gpt_loader(config: GenerationConfig) -> BackendLoader:
     return load
 
 
-def _diffuseq_loader(config: GenerationConfig) -> BackendLoader:
+def _diffuseq_loader(
+    config: GenerationConfig, setting: tuple[str, str] | None = None
+) -> BackendLoader:
+    name, value = setting or ("DIFFUSEQ_MODEL", config.diffuseq_model)
+
     def load() -> Backend:
         from generation.diffuseq import DiffuSeqBackend
 
         threads = config.torch_threads or None
-        return named("DIFFUSEQ_MODEL", config.diffuseq_model, DiffuSeqBackend.from_pretrained)(
+        return named(name, value, DiffuSeqBackend.from_pretrained)(
             config.diffuseq_model, device=config.device, threads=threads
         )
 
@@ -297,7 +324,7 @@ def _diffuseq_loader(config: GenerationConfig) -> BackendLoader:
 
 
 def build_registry(config: GenerationConfig | None = None, /, **overrides: Any) -> MethodRegistry:
-    """The project's methods: `gpt`, `gpt-sample`, and `diffuseq` when enabled and present.
+    """The project's methods: `gpt`, `gpt-sample`, `diffuseq` and `classic` when on and present.
 
     `config`: default `GenerationConfig.defaults()`; keyword overrides win. Nothing is loaded here.
     """
@@ -336,6 +363,14 @@ def build_registry(config: GenerationConfig | None = None, /, **overrides: Any) 
             )
         else:
             log.info("DiffuSeq model folder %s not found; method not offered", cfg.diffuseq_model)
+    if cfg.enable_classic:
+        from generation.classic.registration import add_classic  # it imports this module
+
+        add_classic(registry, cfg)
+    if cfg.experiment:
+        from generation.experiments import add_arms, parse_experiment  # it imports this module
+
+        add_arms(registry, parse_experiment(cfg.experiment), cfg)
     return registry
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from generation.admission import ADMIT_FRACTION
 from generation.config import GenerationConfig
 from generation.jobs import Job, row_seeds, settle
+from generation.lookup import look_up
 from generation.openmp import prefer_sleeping_openmp_threads
 from generation.postprocess import normalize_whitespace
 from generation.registry import GPT, Method, MethodRegistry
@@ -206,7 +207,8 @@ class GenerationService:
         """Jokes for `request`, best first: at least one; with best of N, every acceptable
         candidate of the draw (the first `request.count` are the answer), else up to `count`.
 
-        Raises UnknownMethod, GenerationBusy (queue full), GenerationTimeout, GenerationError.
+        Raises UnknownMethod, GenerationBusy (queue full), GenerationTimeout, GenerationError
+        (NothingFound: a lookup method has no joke for the prompt).
         """
         if self._state != "running":
             raise GenerationError("the generation service is not running")
@@ -216,6 +218,9 @@ class GenerationService:
             raise ValueError("empty prompt")
         if request.count < 1:
             raise ValueError("count must be at least 1")
+        if method.lookup:  # stored jokes: no queue, no model (generation/lookup.py)
+            limit = self.timeout_s if timeout is None else timeout
+            return await look_up(self.registry, request, method, limit)
         if len(self._jobs) >= self.queue_depth:
             raise GenerationBusy(f"{len(self._jobs)} generations pending")
         limit = self.timeout_s if timeout is None else timeout

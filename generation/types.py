@@ -13,6 +13,9 @@ class GenerationRequest:
     method: str
     count: int = 1
     seed: int | None = None
+    # Lookup methods (stored jokes, `LookupBackend`): the ids of the jokes the asker has seen,
+    # least recently shown first; they are skipped while others match. Models ignore it.
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,22 @@ class Backend(Protocol):
     def warmup(self) -> None: ...
 
 
+class LookupBackend(Backend, Protocol):
+    """A backend that answers from stored jokes instead of writing them (`generation.classic`).
+
+    A lookup costs next to nothing, so the service calls `lookup` directly: no queue, no batches,
+    no best of N, no post-processing (the stored jokes are clean already).
+    """
+
+    def lookup(self, request: GenerationRequest) -> list[Joke]: ...
+
+
 class GenerationError(Exception):
     """A generation failed for a reason the user cannot fix (a model error)."""
+
+
+class NothingFound(GenerationError):
+    """A lookup method has no joke for this prompt: the caller should say so, not apologise."""
 
 
 class GenerationBusy(GenerationError):

@@ -113,7 +113,8 @@ class Worker:
             backend = self.registry.backend(name)
             backend.warmup()
         except Exception:  # an optional model that failed: the registry has dropped its methods
-            log.warning("could not load %s in the background", name, exc_info=True)
+            if name in self.registry:  # not dropped: the registry has not said why in its line
+                log.warning("could not load %s in the background", name, exc_info=True)
             return
         log.info("loaded %s in the background in %.2f s", name, time.perf_counter() - started)
 

@@ -1,4 +1,5 @@
-"""Storage of users, jokes and votes in SQLite (SQLAlchemy 2 async + aiosqlite, Alembic).
+"""Storage of users, jokes and votes in SQLite or PostgreSQL (SQLAlchemy 2 async + aiosqlite or
+asyncpg, Alembic); what differs between the two is in `storage.dialects`.
 
 Typical use in the bot::
 
@@ -11,6 +12,7 @@ Typical use in the bot::
     await engine.dispose()
 """
 
+from storage.classic import shown_classic_ids
 from storage.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_DATABASE_URL,
@@ -18,6 +20,16 @@ from storage.db import (
     make_sessionmaker,
 )
 from storage.errors import DatabaseUnavailable, JokeNotFound, StorageError, StorageWriteError
+from storage.experiments import ArmVerdict, VersionStats, arm_stats, compare_arms, version_stats
+from storage.favourites import JokeCard, count_liked, joke_by_id, liked_jokes
+from storage.health import database_problem
+from storage.inline import (
+    INLINE_CHAT_ID,
+    OfferedJoke,
+    iter_exported_jokes,
+    mark_inline_chosen,
+    save_offer,
+)
 from storage.migrate import current_revision, head_revision, migrate, upgrade_to_head
 from storage.models import Base, StoredJoke, User, Vote
 from storage.repository import (
@@ -39,34 +51,50 @@ from storage.stats import MethodStats, RatedJoke, VoteTally, wilson_interval, wi
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "DEFAULT_DATABASE_URL",
+    "INLINE_CHAT_ID",
+    "ArmVerdict",
     "Base",
     "DatabaseUnavailable",
+    "JokeCard",
     "JokeNotFound",
     "MethodStats",
+    "OfferedJoke",
     "RatedJoke",
     "StorageError",
     "StorageWriteError",
     "StoredJoke",
     "User",
+    "VersionStats",
     "Vote",
     "VoteTally",
+    "arm_stats",
     "attach_message",
+    "compare_arms",
+    "count_liked",
     "create_engine",
     "current_revision",
+    "database_problem",
     "delete_joke",
     "get_joke",
     "get_user_method",
     "head_revision",
+    "iter_exported_jokes",
     "iter_rated_jokes",
+    "joke_by_id",
+    "liked_jokes",
     "make_sessionmaker",
+    "mark_inline_chosen",
     "method_stats",
     "migrate",
     "record_vote",
     "save_joke",
+    "save_offer",
     "set_user_method",
+    "shown_classic_ids",
     "top_jokes",
     "touch_user",
     "upgrade_to_head",
+    "version_stats",
     "vote_counts",
     "wilson_interval",
     "wilson_lower_bound",

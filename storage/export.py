@@ -3,8 +3,15 @@
 One JSON object a line for every joke with at least one vote: id, prompt, text, method, model,
 params, likes, dislikes, created_at (ISO 8601, UTC), and for best of N the joke's rank in its
 draw, the number of candidates, the judge's score and version (null when unknown). Cyrillic is
-written as is. The database is only read: a missing file is an error, not a new empty database.
-The file appears complete or not at all (written to a temporary name, then renamed).
+written as is.
+
+Inline mode: a pick is a rating too, so a joke picked from an inline answer is written even
+without votes, and so are the jokes offered with it: `inline_chosen` is true for the pick, false
+for the jokes it was picked over (null for jokes sent in the bot's own chats), and `inline_offer`
+(the offer's first joke id) groups each offer's jokes.
+
+The database is only read: a missing file is an error, not a new empty database. The file
+appears complete or not at all (written to a temporary name, then renamed).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 from storage.db import create_engine, make_sessionmaker, safe_url, sqlite_file
 from storage.errors import StorageError
-from storage.repository import iter_rated_jokes
+from storage.inline import iter_exported_jokes
 from storage.stats import RatedJoke
 
 
@@ -39,6 +46,8 @@ def joke_record(joke: RatedJoke) -> dict[str, Any]:
         "candidates": joke.candidates,
         "judge_score": joke.judge_score,
         "judge_version": joke.judge_version,
+        "inline_chosen": joke.inline_chosen,
+        "inline_offer": joke.inline_offer,
     }
 
 
@@ -54,7 +63,7 @@ async def export_ratings(database_url: str, out: Path) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         async with make_sessionmaker(engine)() as session:
             with tmp.open("w", encoding="utf-8") as stream:
-                async for joke in iter_rated_jokes(session):
+                async for joke in iter_exported_jokes(session):
                     stream.write(json.dumps(joke_record(joke), ensure_ascii=False) + "\n")
                     count += 1
         os.replace(tmp, out)

@@ -58,6 +58,10 @@ class RatedJoke:
     candidates: int | None = None
     judge_score: float | None = None
     judge_version: str | None = None
+    # Inline mode (storage/inline.py): picked or only offered (None: not an inline joke), and
+    # the first joke id of the offer it was part of.
+    inline_chosen: bool | None = None
+    inline_offer: int | None = None
 
     @property
     def votes(self) -> int:

@@ -31,6 +31,7 @@ def make_settings(api: LocalBotApi, db_path: Path, gpt_dir: Path, **overrides: A
         "database_url": f"sqlite+aiosqlite:///{db_path}",
         "gpt_model": str(gpt_dir),
         "enable_diffuseq": False,
+        "enable_classic": False,  # the generative methods only; tests/test_classic_bot.py: on
         "gpt_num_beams": 2,  # keeps beam search quick for the tiny model; the preset is the same
         "gpt_max_new_tokens": 24,
         "throttle_rate_s": 0.0,

@@ -110,6 +110,7 @@ def test_stdin_without_words_is_a_usage_error(tiny_gpt_dir: Path) -> None:
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.setenv("ENABLE_DIFFUSEQ", "false")
+    monkeypatch.setenv("ENABLE_CLASSIC", "false")
     monkeypatch.setenv("GPT_MODEL", str(tmp_path / "no-such-model"))
     get_settings.cache_clear()
     yield monkeypatch

@@ -31,7 +31,10 @@ class EchoBackend:
 
 def test_build_registry_from_settings_lists_methods_in_order(tmp_path: Path) -> None:
     settings = Settings(
-        _env_file=None, gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(tmp_path / "none")
+        _env_file=None,
+        gpt_model=str(tmp_path / "gpt"),
+        diffuseq_model=str(tmp_path / "none"),
+        classic_index=str(tmp_path / "none"),
     )
     registry = build_registry(settings.generation())
     infos = registry.methods()
@@ -103,7 +106,8 @@ def test_broken_diffuseq_is_dropped_with_a_warning(
     folder = tmp_path / "diffuseq"
     folder.mkdir()  # exists, but holds no model
     registry = build_registry(
-        GenerationConfig.defaults(gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(folder))
+        GenerationConfig.defaults(gpt_model=str(tmp_path / "gpt"), diffuseq_model=str(folder)),
+        enable_classic=False,
     )
     assert registry.names() == ["gpt", "gpt-sample", "diffuseq"]
     registry.add_backend("echo", EchoBackend())

@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
 from bot import texts
+from bot.handlers.chart import chart_keyboard, is_admin_user
 from bot.joke_teller import JokeTeller
+from bot.stats_text import experiment_lines, ratio_text, version_lines
+from settings import Settings
 
 TOP_SIZE = 10
 MESSAGE_LIMIT = 4096
@@ -56,29 +59,34 @@ async def top(
     await message.answer("\n\n".join(parts))
 
 
-async def stats(message: Message, session: AsyncSession, teller: JokeTeller) -> None:
+async def stats(
+    message: Message, session: AsyncSession, teller: JokeTeller, settings: Settings
+) -> None:
+    """Per method, then per model version; the running experiment's verdict; for admins, the
+    button to the chart over time (bot/handlers/chart.py)."""
     rows = await storage.method_stats(session)
     if not rows:
         await message.answer(texts.STATS_EMPTY)
         return
+    versions = await storage.version_stats(session)
     lines = [texts.STATS_HEADER]
     for row in rows:
         votes = row.likes + row.dislikes
-        ratio = "—"
-        if votes:
-            low, high = storage.wilson_interval(row.likes, votes)
-            ratio = texts.STATS_INTERVAL.format(
-                ratio=f"{row.likes / votes:.0%}", low=f"{low * 100:.0f}", high=f"{high:.0%}"
-            )
         lines.append(
             texts.STATS_ITEM.format(
                 method=teller.display_name(row.method),
                 jokes=row.jokes,
                 votes=votes,
-                ratio=ratio,
+                ratio=ratio_text(row.likes, votes),
             )
         )
-    await message.answer("\n".join(lines))
+        lines += version_lines(row.method, versions, teller.arms)
+    running = teller.arms.experiment
+    if running is not None:
+        label = teller.display_name(running.method)
+        lines += ["", *await experiment_lines(session, teller.arms, label)]
+    markup = chart_keyboard() if is_admin_user(message.from_user, settings) else None
+    await message.answer("\n".join(lines), reply_markup=markup)
 
 
 def build_router() -> Router:
