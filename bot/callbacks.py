@@ -38,3 +38,21 @@ class RetryCb(CallbackData, prefix="r"):
     """Retries a failed generation; the token names a (prompt, method) kept in memory."""
 
     token: Annotated[str, Field(max_length=20)]
+
+
+UserId = Annotated[int, Field(gt=0, lt=2**63)]
+
+
+class LikedPageCb(CallbackData, prefix="lp"):
+    """◀️/▶️ of /liked: a page of `owner`'s liked jokes (only the owner may turn it)."""
+
+    owner: UserId
+    page: Annotated[int, Field(ge=1, le=10**6)]
+
+
+class SharedVoteCb(CallbackData, prefix="sv"):
+    """👍/👎 under a joke opened from a shared link, in the private chat of whoever opened it
+    (the joke belongs to another chat, which `VoteCb` refuses)."""
+
+    joke_id: JokeId
+    value: int

@@ -11,6 +11,8 @@ from bot.incidents import StorageIncidents
 from bot.joke_teller import JokeTeller
 from bot.middlewares import DbSessionMiddleware, GenerationGuardMiddleware
 from bot.middlewares.humans import IgnoreBotsMiddleware
+from bot.middlewares.inline_posts import IgnoreOwnInlinePostsMiddleware
+from bot.shared_state import SharedState, shared_state
 from bot.updates import UpdateTracker
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
@@ -24,12 +26,15 @@ def build_dispatcher(
     service: GenerationService,
     registry: MethodRegistry,
     tracker: UpdateTracker | None = None,
+    shared: SharedState | None = None,
 ) -> Dispatcher:
     """The dispatcher with its routers and middlewares.
 
     Workflow data every handler can ask for: `settings`, `teller`, `sessionmaker`, `service`,
-    `update_tracker`, `error_reporter`.
+    `update_tracker`, `error_reporter`, `shared_state` (Redis with REDIS_URL, else None: memory;
+    whoever runs the dispatcher closes it).
     """
+    shared = shared or shared_state(settings)
     incidents = StorageIncidents()
     teller = JokeTeller(
         service=service,
@@ -37,8 +42,10 @@ def build_dispatcher(
         sessionmaker=sessionmaker,
         default_method=settings.default_method,
         incidents=incidents,
+        shared=shared,
     )
     tracker = tracker or UpdateTracker()
+    tracker.shared = tracker.shared or shared
     reporter = ErrorReporter(incidents)
     dp = Dispatcher(
         settings=settings,
@@ -47,13 +54,16 @@ def build_dispatcher(
         service=service,
         update_tracker=tracker,
         error_reporter=reporter,
+        shared_state=shared,
     )
     dp.update.outer_middleware(tracker)  # inside aiogram's own error middleware
     dp.message.outer_middleware(IgnoreBotsMiddleware())
+    dp.message.outer_middleware(IgnoreOwnInlinePostsMiddleware())
     dp.update.middleware(DbSessionMiddleware(sessionmaker))
-    guard = GenerationGuardMiddleware(settings.throttle_rate_s)
+    guard = GenerationGuardMiddleware(settings.throttle_rate_s, state=shared)
     dp.message.middleware(guard)
     dp.callback_query.middleware(guard)
+    dp.inline_query.middleware(guard)  # inline answers share the chat limits
     dp.errors.register(reporter.handle)
     dp.include_routers(*build_routers())
     return dp

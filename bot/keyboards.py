@@ -1,25 +1,74 @@
-"""Inline keyboards: under every joke, and the method picker."""
+"""Inline keyboards: under every joke, the method picker, and the pages of /liked."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import MethodCb, MoreCb, PickerCb, RetryCb, VoteCb
+from bot.callbacks import (
+    LikedPageCb,
+    MethodCb,
+    MoreCb,
+    PickerCb,
+    RetryCb,
+    SharedVoteCb,
+    VoteCb,
+)
+from bot.shared_jokes import joke_ref
 from generation.types import MethodInfo
+
+SHARE = "📤 Поделиться"
 
 
 def joke_keyboard(
-    joke_id: int, likes: int, dislikes: int, method_name: str
+    joke_id: int, likes: int, dislikes: int, method_name: str, *, shared: bool = False
 ) -> InlineKeyboardMarkup:
+    """Votes; 🔁 Ещё and 📤 (Telegram asks where to, then types `@bot j<id>` there); ⚙️.
+
+    shared: the joke was opened from a link in a chat other than its own: its votes go to the
+    handler that allows that, and there is no 🔁 (`bot/handlers/shared.py` says why).
+    """
+    vote = SharedVoteCb if shared else VoteCb
     builder = InlineKeyboardBuilder()
-    builder.button(text=f"👍 {likes}", callback_data=VoteCb(joke_id=joke_id, value=1))
-    builder.button(text=f"👎 {dislikes}", callback_data=VoteCb(joke_id=joke_id, value=-1))
-    builder.button(text="🔁 Ещё", callback_data=MoreCb(joke_id=joke_id))
+    builder.button(text=f"👍 {likes}", callback_data=vote(joke_id=joke_id, value=1))
+    builder.button(text=f"👎 {dislikes}", callback_data=vote(joke_id=joke_id, value=-1))
+    if not shared:
+        builder.button(text="🔁 Ещё", callback_data=MoreCb(joke_id=joke_id))
+    builder.button(text=SHARE, switch_inline_query=joke_ref(joke_id))
     builder.button(text=f"⚙️ {method_name}", callback_data=PickerCb())
-    builder.adjust(2, 2)
+    builder.adjust(2, 1 if shared else 2, 1)
+    return builder.as_markup()
+
+
+def liked_keyboard(
+    owner: int, places: Sequence[tuple[int, int]], page: int, pages: int
+) -> InlineKeyboardMarkup:
+    """A page of /liked: «📤 N» shares joke number N of the list; ◀️ ▶️ turn the page in place.
+
+    places: (number in the list, joke id) of the jokes on this page.
+    """
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        *(
+            InlineKeyboardButton(text=f"📤 {place}", switch_inline_query=joke_ref(joke_id))
+            for place, joke_id in places
+        )
+    )
+    turns = []
+    if page > 1:
+        turns.append(("◀️", page - 1))
+    if page < pages:
+        turns.append(("▶️", page + 1))
+    builder.row(
+        *(
+            InlineKeyboardButton(
+                text=arrow, callback_data=LikedPageCb(owner=owner, page=target).pack()
+            )
+            for arrow, target in turns
+        )
+    )
     return builder.as_markup()
 
 
@@ -38,4 +87,19 @@ def method_keyboard(methods: Sequence[MethodInfo], current: str) -> InlineKeyboa
             text=f"{mark}{method.display_name}", callback_data=MethodCb(name=method.name)
         )
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def inline_joke_keyboard(
+    joke_id: int, likes: int, dislikes: int, prompt: str
+) -> InlineKeyboardMarkup:
+    """Under a joke posted through inline mode, in someone else's chat: votes; 🔁 Ещё types
+    `@bot <word>` into that chat again (its chat is unknown to the bot, so no callback could
+    send a joke there); 📤 shares it into yet another chat."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=f"👍 {likes}", callback_data=VoteCb(joke_id=joke_id, value=1))
+    builder.button(text=f"👎 {dislikes}", callback_data=VoteCb(joke_id=joke_id, value=-1))
+    builder.button(text="🔁 Ещё", switch_inline_query_current_chat=prompt)
+    builder.button(text=SHARE, switch_inline_query=joke_ref(joke_id))
+    builder.adjust(2, 2)
     return builder.as_markup()

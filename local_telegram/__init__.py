@@ -7,11 +7,15 @@
     reply = await api.wait_for_bot_message(1)
 
 `api.faults` makes calls fail like Telegram sometimes does; `api.url + "/"` is a web chat page.
+Inline mode: `api.send_inline_query(1, "кот", chat_id=-100)`, `api.wait_for_inline_answer(..)`,
+`api.choose_inline_result(query_id, result_id)`, `api.press_inline_button(...)`.
 The files: server.py (HTTP), methods/ (the Bot API methods), state.py (what it remembers),
-users.py (the people writing), driver.py (lookups and waits), faults.py, webchat.py.
+users.py (the people writing), inline_users.py and inline_state.py (inline mode), driver.py
+(lookups and waits), faults.py, webchat.py.
 """
 
 from local_telegram.faults import Fault, FaultInjector, InjectedFault
+from local_telegram.inline_state import InlineAnswer, InlineMessage, InlineQueryRecord
 from local_telegram.params import ApiError
 from local_telegram.records import (
     ApiCall,
@@ -39,6 +43,9 @@ __all__ = [
     "Fault",
     "FaultInjector",
     "InjectedFault",
+    "InlineAnswer",
+    "InlineMessage",
+    "InlineQueryRecord",
     "LocalBotApi",
     "UpdateRecord",
 ]

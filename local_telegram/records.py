@@ -37,6 +37,7 @@ class ChatMessage:
     entities: list[Entity] = field(default_factory=list)
     reply_markup: dict[str, Any] | None = None  # inline keyboard; Telegram keeps only those
     extra: dict[str, Any] = field(default_factory=dict)  # sticker, photo, new_chat_members, ...
+    upload: bytes | None = None  # the file the bot uploaded (sendPhoto), as received
     reply_to: ChatMessage | None = None
     update_id: int | None = None  # for users' messages: the update that carried it
     parse_mode: str | None = None  # what the bot asked for; recorded, never applied
@@ -136,6 +137,7 @@ class CallbackQuery:
     at: float
     update_id: int
     answer: CallbackAnswer | None = None
+    inline_message_id: str | None = None  # a press under a message posted through inline mode
 
 
 @dataclass(eq=False)

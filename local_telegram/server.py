@@ -3,7 +3,7 @@
 The bot talks to it through aiogram's ordinary HTTP client (`TelegramAPIServer.from_base(url)`),
 so everything between the bot and Telegram is exercised for real. Tests, benchmarks, the web chat
 page and the fault switches act on the same in-process state: they play the users
-(`users.py`), then await what the bot did (`driver.py`).
+(`users.py`, inline mode in `inline_users.py`), then await what the bot did (`driver.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiohttp import web
 from local_telegram import webchat
 from local_telegram.driver import Driver
 from local_telegram.faults import Fault, FaultInjector
+from local_telegram.inline_users import InlineUsers
 from local_telegram.methods import resolve_method
 from local_telegram.params import ApiError, Params, bad_request
 from local_telegram.records import ApiCall
@@ -45,7 +46,7 @@ _STATUS_TEXT = {
 }
 
 
-class LocalBotApi(SimulatedUsers, Driver):
+class LocalBotApi(InlineUsers, SimulatedUsers, Driver):
     """A Bot API server in this process, started with `await api.start()` (or `async with`).
 
     token: the one token accepted (others get 401 like Telegram); its number is the bot's id.
@@ -126,6 +127,7 @@ class LocalBotApi(SimulatedUsers, Driver):
             return
         self.closing = True
         self.bump()  # long polls answer [] right away
+        await self.webhooks.close()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import Any
 
+from local_telegram.inline_state import InlineState
 from local_telegram.params import ApiError, Params, bad_request
 from local_telegram.records import (
     ApiCall,
@@ -21,6 +22,7 @@ from local_telegram.records import (
     Edit,
     UpdateRecord,
 )
+from local_telegram.webhooks import WebhookDelivery
 
 
 class TelegramState:
@@ -55,8 +57,10 @@ class TelegramState:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.next_query_id = 1
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.inline = InlineState()  # inline queries, answers, inline messages
         self.calls: deque[ApiCall] = deque(maxlen=100_000)
         self.allowed_updates: frozenset[str] | None = None
+        self.webhooks = WebhookDelivery(self)  # setWebhook: updates are POSTed (webhooks.py)
         self.poll_generation = 0
         self._waiting_polls = 0  # getUpdates calls waiting now; bench and tests look at it
         self.seq = 0  # server-wide change counter

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from local_telegram import webchat_inline
+
 if TYPE_CHECKING:
     from local_telegram.records import ChatMessage
     from local_telegram.server import LocalBotApi
@@ -31,6 +33,7 @@ def add_routes(app: web.Application, api: LocalBotApi) -> None:
     app.router.add_get("/ui/messages", _messages)
     app.router.add_post("/ui/send", _send)
     app.router.add_post("/ui/press", _press)
+    webchat_inline.add_routes(app, api)  # the inline line: /ui/inline, /ui/choose, ...
 
 
 def _page_html() -> str:
@@ -40,6 +43,7 @@ def _page_html() -> str:
 async def _page(request: web.Request) -> web.Response:
     api = request.app[_API_KEY]
     html = _page_html().replace("__BOT_NAME__", _escape(str(api.bot_user["first_name"])))
+    html = html.replace("__CHAT_INLINE_JS__", webchat_inline.script())
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
@@ -56,6 +60,16 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
                 "text": str(button.get("text", "")),
                 **({"data": button["callback_data"]} if "callback_data" in button else {}),
                 **({"url": button["url"]} if "url" in button else {}),
+                **(
+                    {"switch_inline_query": str(button["switch_inline_query"])}
+                    if "switch_inline_query" in button
+                    else {}
+                ),
+                **(
+                    {"switch_inline_current": str(button["switch_inline_query_current_chat"])}
+                    if "switch_inline_query_current_chat" in button
+                    else {}
+                ),
             }
             for button in row
         ]
@@ -85,7 +99,11 @@ def _state(api: LocalBotApi, since: int) -> dict[str, Any]:
     typing_ms = 0
     reply_keyboard = None
     if chat is not None:
-        messages = [_message_json(m) for m in chat.messages.values() if m.seq > since or since == 0]
+        messages = [
+            {**_message_json(m), **webchat_inline.message_fields(api, m.chat_id, m.message_id)}
+            for m in chat.messages.values()
+            if m.seq > since or since == 0
+        ]
         toasts = [
             {"text": q.answer.text, "show_alert": q.answer.show_alert}
             for q in api.callback_queries.values()
@@ -115,6 +133,7 @@ def _state(api: LocalBotApi, since: int) -> dict[str, Any]:
         "reply_keyboard": reply_keyboard,
         "commands": api.my_commands(),
         "bot": {"name": api.bot_user["first_name"], "username": api.bot_username},
+        "inline": webchat_inline.inline_json(api),
     }
 
 

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
+scripts/setup-system.sh  # Chromium, an emoji font, PostgreSQL and Redis for the tests
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

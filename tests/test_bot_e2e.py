@@ -35,8 +35,8 @@ async def test_word_gets_joke_starting_with_it_with_keyboard(env: RunningBot) ->
     assert reply.text is not None and reply.text.startswith("Молоко")
     assert len(reply.text) <= 4096
     assert reply.parse_mode is None
-    assert [len(row) for row in reply.inline_keyboard] == [2, 2]
-    assert reply.button_texts == ["👍 0", "👎 0", "🔁 Ещё", "⚙️ GPT"]
+    assert [len(row) for row in reply.inline_keyboard] == [2, 2, 1]
+    assert reply.button_texts == ["👍 0", "👎 0", "🔁 Ещё", "📤 Поделиться", "⚙️ GPT"]
     assert any(a.action == "typing" for a in env.api.chat_actions(USER))
     await env.api.wait_until(  # the message id is stored right after Telegram confirms the send
         lambda: env.rows("SELECT message_id FROM jokes") == [(reply.message_id,)], 5, "message id"

@@ -1,4 +1,4 @@
-"""Repository behaviour against a real, migrated SQLite file."""
+"""Repository behaviour against a real, migrated database: a SQLite file and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 from sqlalchemy import func, insert, select
 
 import storage
-from storage import export
+from storage import dialects, export
 from storage.models import User, Vote, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'jokes.db'}"
+async def db(database_url: str):
+    url = database_url  # each test runs on SQLite and on PostgreSQL (tests/servers.py)
     await storage.migrate(url)
     engine = storage.create_engine(url)
     yield url, storage.make_sessionmaker(engine)
@@ -63,7 +63,8 @@ async def add_votes(sessions, joke_id: int, likes: int, dislikes: int, first_use
     ]
     async with sessions() as session:
         if users:
-            await session.execute(insert(User).prefix_with("OR IGNORE"), users)
+            users_once = dialects.insert(session, User).on_conflict_do_nothing()
+            await session.execute(users_once, users)
             await session.execute(insert(Vote), votes)
         await session.commit()
 
@@ -279,7 +280,10 @@ async def test_export_writes_rated_jokes_only(db, tmp_path: Path):
         "candidates",
         "judge_score",
         "judge_version",
+        "inline_chosen",
+        "inline_offer",
     }
+    assert (record["inline_chosen"], record["inline_offer"]) == (None, None)  # not inline
     assert (record["id"], record["likes"], record["dislikes"]) == (rated, 3, 1)
     assert record["params"] == {"temperature": 0.8, "note": "ёж"}
     assert record["created_at"].endswith("+00:00")

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import admin, fallback, jokes, methods, start, stats, votes
+from bot.handlers import (
+    admin,
+    chart,
+    fallback,
+    inline,
+    jokes,
+    liked,
+    methods,
+    shared,
+    start,
+    stats,
+    votes,
+)
 
 
 def build_routers() -> list[Router]:
     # fallback goes last: it answers whatever no feature claimed.
-    modules = (start, admin, methods, votes, stats, jokes, fallback)
+    modules = (start, admin, chart, methods, votes, shared, liked, stats, inline, jokes, fallback)
     return [module.build_router() for module in modules]

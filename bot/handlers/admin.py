@@ -35,7 +35,7 @@ async def export(message: Message, session: AsyncSession) -> None:
     current: list[str] = []
     size = count = 0
     truncated = False
-    async for joke in storage.iter_rated_jokes(session):
+    async for joke in storage.iter_exported_jokes(session):
         line = json.dumps(joke_record(joke), ensure_ascii=False)[:CHUNK_CHARS]
         count += 1
         if truncated:

@@ -1,16 +1,23 @@
-"""/start and /help."""
+"""/start and /help; /start with a deep link (`t.me/bot?start=j12`) opens a shared joke.
+
+A link to a joke that is gone, or a payload that names none, gets a word why and the usual
+greeting; nothing is stored then but the usual user row.
+"""
 
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
 from bot import texts
+from bot.handlers.shared import send_shared
 from bot.joke_teller import JokeTeller
 from bot.keyboards import method_keyboard
+from bot.shared_jokes import parse_joke_ref, shared_joke
 from settings import Settings
 
 
@@ -25,12 +32,32 @@ async def start(message: Message, session: AsyncSession, teller: JokeTeller) -> 
     )
 
 
+async def start_shared(
+    message: Message, command: CommandObject, session: AsyncSession, teller: JokeTeller
+) -> None:
+    assert message.from_user is not None
+    joke = await shared_joke(session, command.args)
+    if joke is None:
+        gone = parse_joke_ref(command.args) is not None
+        await message.answer(texts.SHARED_NOT_FOUND if gone else texts.SHARED_BAD_LINK)
+        await start(message, session, teller)
+        return
+    await storage.touch_user(session, message.from_user.id)
+    await send_shared(message, joke, teller)
+
+
 async def help_(message: Message, settings: Settings) -> None:
     await message.answer(texts.HELP.format(max_words=settings.max_prompt_words))
 
 
 def build_router() -> Router:
     router = Router(name="start")
+    router.message.register(
+        start_shared,
+        CommandStart(deep_link=True),
+        F.chat.type == ChatType.PRIVATE,  # where Telegram opens a deep link
+        F.from_user,
+    )
     router.message.register(start, CommandStart(), F.from_user)
     router.message.register(help_, Command("help"))
     return router

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from local_telegram.methods import callbacks, messages, profile, updates
+from local_telegram.methods import callbacks, inline, media, messages, profile, webhook
 from local_telegram.params import Params
 from local_telegram.state import TelegramState
 
@@ -17,18 +17,21 @@ Handler = Callable[[TelegramState, Params], Awaitable[Any]]
 
 _HANDLERS: dict[str, Handler] = {
     "getMe": profile.get_me,
-    "getUpdates": updates.get_updates,
+    "getUpdates": webhook.get_updates,  # 409 while a webhook is set, else updates.py
     "sendMessage": messages.send_message,
-    "editMessageText": messages.edit_message_text,
-    "editMessageReplyMarkup": messages.edit_message_reply_markup,
+    "sendPhoto": media.send_photo,
+    "editMessageText": inline.edit_message_text,  # by inline_message_id, else messages.py
+    "editMessageReplyMarkup": inline.edit_message_reply_markup,
     "deleteMessage": messages.delete_message,
     "answerCallbackQuery": callbacks.answer_callback_query,
+    "answerInlineQuery": inline.answer_inline_query,
     "sendChatAction": messages.send_chat_action,
     "setMyCommands": profile.set_my_commands,
     "getMyCommands": profile.get_my_commands,
     "deleteMyCommands": profile.delete_my_commands,
-    "deleteWebhook": updates.delete_webhook,
-    "getWebhookInfo": updates.get_webhook_info,
+    "setWebhook": webhook.set_webhook,
+    "deleteWebhook": webhook.delete_webhook,
+    "getWebhookInfo": webhook.get_webhook_info,
     "close": profile.accept,
     "logOut": profile.accept,
 }
