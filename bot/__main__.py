@@ -1,4 +1,6 @@
-"""`python -m bot` runs the bot on Telegram; `python -m bot --local` runs it without Telegram."""
+"""`python -m bot` runs the bot on Telegram; `python -m bot --local` runs it without Telegram.
+
+`--webhook`: Telegram POSTs updates to the bot instead of the bot polling (bot/webhook.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ NO_TOKEN = (
     "BOT_TOKEN is not set: put BOT_TOKEN=<token from @BotFather> into the environment or .env, "
     "or try the bot locally with `python -m bot --local`."
 )
+NO_WEBHOOK_URL = (
+    "WEBHOOK_URL is not set: --webhook needs the public https:// address Telegram will POST to "
+    '(README, "Webhook mode"), or run without --webhook to poll.'
+)
 LOCAL_TOKEN = "100000:local-try-out"
 
 
@@ -31,6 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run a local Bot API server with a web chat page, no Telegram",
     )
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates on a webhook (WEBHOOK_* settings) instead of polling",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="local mode: address to listen on")
     parser.add_argument("--port", type=int, default=8081, help="local mode: port (0 = any free)")
     parser.add_argument("--log-level", default="INFO")
@@ -40,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run_local(settings: Settings, host: str, port: int) -> None:
+async def run_local(settings: Settings, host: str, port: int, *, webhook: bool = False) -> None:
     from bot.app import create_app
     from local_telegram import LocalBotApi
 
@@ -50,13 +61,26 @@ async def run_local(settings: Settings, host: str, port: int) -> None:
     await api.start()
     try:
         local = settings.model_copy(
-            update={"telegram_api_url": api.url, "bot_token": SecretStr(LOCAL_TOKEN)}
+            update={
+                "telegram_api_url": api.url,
+                "bot_token": SecretStr(LOCAL_TOKEN),
+                "webhook_url": None,  # --webhook: this server posts to the bot's own socket
+            }
         )
+
+        def announce(*_: object) -> None:
+            print(
+                f"Local try-out: open {api.url}/ in a browser and send a word (Ctrl+C stops).",
+                flush=True,
+            )
+
+        if webhook:
+            from bot.webhook import run_webhook
+
+            await run_webhook(local, ready=announce)
+            return
         app = await create_app(local)
-        print(
-            f"Local try-out: open {api.url}/ in a browser and send a word (Ctrl+C stops).",
-            flush=True,
-        )
+        announce()
         try:
             await app.run_polling()
         finally:
@@ -86,11 +110,15 @@ def main(argv: list[str] | None = None) -> int:
 
     install_token_redaction(settings.token())
     if args.local:
-        code = _run_reporting(run_local(settings, args.host, args.port), args.verbose)
+        local = run_local(settings, args.host, args.port, webhook=args.webhook)
+        code = _run_reporting(local, args.verbose)
         exit_now_if_a_model_is_still_running(code)
         return code
     if not settings.token():
         print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if args.webhook and not settings.webhook_url:
+        print(NO_WEBHOOK_URL, file=sys.stderr)
         return 2
     import storage
 
@@ -99,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = _run_reporting(storage.migrate(settings.database_url), args.verbose)
     if failed:
         return failed
-    from bot.app import run
+    if args.webhook:
+        from bot.webhook import run_webhook as run
+    else:
+        from bot.app import run
 
     code = _run_reporting(run(settings), args.verbose)
     exit_now_if_a_model_is_still_running(code)
@@ -126,8 +157,15 @@ def _run_reporting(coro: Coroutine[Any, Any, None], verbose: bool = False) -> in
     except Exception as exc:
         from aiogram.exceptions import TelegramUnauthorizedError  # imported late: it is heavy
 
+        from bot.webhook import WebhookError
+
         if isinstance(exc, TelegramUnauthorizedError):
             print("Cannot start: Telegram rejected BOT_TOKEN (401 Unauthorized).", file=sys.stderr)
+            return 1
+        if isinstance(exc, WebhookError):
+            if verbose:
+                traceback.print_exc()
+            print(f"Cannot start: {exc}", file=sys.stderr)
             return 1
         raise
     return 0
@@ -144,7 +182,10 @@ def exit_now_if_a_model_is_still_running(code: int) -> None:
     """
     import threading
 
-    if any(t.name == "generation-worker" and t.is_alive() for t in threading.enumerate()):
+    workers = [t for t in threading.enumerate() if t.name == "generation-worker"]
+    for worker in workers:  # one that is only finishing (a failed start, a stop) gets a moment
+        worker.join(timeout=1.0)
+    if any(worker.is_alive() for worker in workers):
         logging.getLogger(__name__).warning("a generation was still running; exiting without it")
         logging.shutdown()
         sys.stdout.flush()

@@ -6,19 +6,25 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.methods import GetUpdates
 from aiogram.types import BotCommand
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-import storage
+from bot.assembly import (
+    make_bot,
+    make_tracker,
+    open_storage,
+    settings_backoff,
+    start_generation,
+    start_remote_generation,
+)
 from bot.dispatcher import build_dispatcher
 from bot.errors import ErrorReporter
 from bot.resilience import RetryMiddleware, brief, polling_backoff
@@ -40,6 +46,7 @@ COMMANDS = [
     BotCommand(command="help", description="Справка и пример"),
     BotCommand(command="method", description="Кто пишет анекдоты"),
     BotCommand(command="top", description="Лучшие анекдоты"),
+    BotCommand(command="liked", description="Мои понравившиеся анекдоты"),
     BotCommand(command="stats", description="Статистика по моделям"),
     BotCommand(command="joke", description="Анекдот по слову: /joke Молоко"),
 ]
@@ -50,6 +57,7 @@ class BotApp:
     """Everything a running bot holds, so that tests can start and stop it like `python -m bot`.
 
     Life cycle: `run_polling()` until SIGTERM/SIGINT or `stop()`, then `close()` (always).
+    Webhook mode (bot/webhook.py) serves instead of polling, with `webhook_mode` set.
     """
 
     settings: Settings
@@ -61,6 +69,7 @@ class BotApp:
     dispatcher: Dispatcher
     backoff: BackoffConfig = field(default_factory=polling_backoff)
     offset_file: OffsetFile | None = None
+    webhook_mode: bool = False  # Telegram forgets what the webhook answered: no offset to confirm
     _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _closed: bool = field(default=False, init=False)
 
@@ -80,13 +89,10 @@ class BotApp:
         """Poll until stopped. SIGTERM/SIGINT (or `stop()`) stop taking new updates; `close()`
         then finishes what is in flight."""
         if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, self._on_signal, sig)
+            self.listen_for_signals()
         # started (models loaded): collect again before a Telegram outage can make us wait here
         resume_collection()  # see bot/startup_gc.py
-        if not await self._start_up():
+        if not await self.start_up():
             return
         polling = asyncio.create_task(
             self.dispatcher.start_polling(
@@ -111,6 +117,16 @@ class BotApp:
         finally:
             stopper.cancel()
 
+    def listen_for_signals(self) -> None:
+        """SIGTERM/SIGINT stop taking new updates, as `stop()` does."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    async def wait_for_stop(self) -> None:
+        await self._stop_requested.wait()
+
     def _on_signal(self, sig: signal.Signals) -> None:
         if self._stop_requested.is_set():
             log.warning("received %s again; still finishing the work in flight", sig.name)
@@ -122,9 +138,10 @@ class BotApp:
         """Stop taking new updates (what is in flight goes on; `close()` waits for it)."""
         self._stop_requested.set()
 
-    async def _start_up(self) -> bool:
-        """Reach Telegram (retrying while it is down), then set up commands; False if stopped
-        meanwhile. A rejected token is fatal (TelegramUnauthorizedError propagates)."""
+    async def start_up(self, set_webhook: Callable[[], Awaitable[object]] | None = None) -> bool:
+        """Reach Telegram (retrying while it is down), have updates sent here (polling: delete
+        any webhook; else `set_webhook()`, whose failure is fatal) and set up commands; False if
+        stopped meanwhile. A rejected token is fatal (TelegramUnauthorizedError propagates)."""
         backoff = Backoff(self.backoff)
         while not self._stop_requested.is_set():
             try:
@@ -139,10 +156,13 @@ class BotApp:
                     await asyncio.wait_for(self._stop_requested.wait(), delay)
         if self._stop_requested.is_set():
             return False
-        for what, call in (
-            ("delete the webhook", lambda: self.bot.delete_webhook(drop_pending_updates=False)),
-            ("set the command list", lambda: self.bot.set_my_commands(COMMANDS)),
-        ):
+        steps = [("set the command list", lambda: self.bot.set_my_commands(COMMANDS))]
+        if set_webhook is not None:
+            await set_webhook()
+        else:
+            delete = self.bot.delete_webhook
+            steps.insert(0, ("delete the webhook", lambda: delete(drop_pending_updates=False)))
+        for what, call in steps:
             try:
                 await call()
             except Exception as exc:  # not worth failing the start over
@@ -187,7 +207,7 @@ class BotApp:
 
     async def _confirm_updates(self) -> None:
         tracker = self.tracker
-        if tracker.last_update_id is None:  # nothing handled: keep the old note as it was
+        if tracker.last_update_id is None or self.webhook_mode:  # keep the old note as it was
             if tracker.floor and self.offset_file is not None:
                 self.offset_file.save(tracker.floor, keep_date=True)
             return
@@ -203,21 +223,6 @@ class BotApp:
             log.warning(
                 "could not confirm updates up to %d (%s); the offset file has it", last, brief(exc)
             )
-
-
-def make_bot(settings: Settings, token: str) -> Bot:
-    """A Bot on the configured API server; every call goes through `RetryMiddleware`."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(RetryMiddleware())
-    return Bot(token=token, session=session)
-
-
-def settings_backoff(settings: Settings) -> BackoffConfig:
-    """The pauses between failed getUpdates calls (POLLING_BACKOFF_MIN_S / _MAX_S)."""
-    return polling_backoff(
-        settings.polling_backoff_min_s,
-        settings.polling_backoff_max_s,
-    )
 
 
 async def create_app(
@@ -237,9 +242,13 @@ async def create_app(
     if not token:
         raise RuntimeError("BOT_TOKEN is not set")
     async with AsyncExitStack() as stack:  # what is opened here is closed again if a step fails
-        engine, sessionmaker = await _open_storage(settings, stack)
-        registry = registry or build_registry(settings.generation())
-        service = await _start_generation(settings, registry, selector, stack)
+        engine, sessionmaker = await open_storage(settings, stack)
+        if settings.generation_url:  # the models run in generation servers (README)
+            service = await start_remote_generation(settings, stack)
+            registry = service.registry
+        else:
+            registry = registry or build_registry(settings.generation())
+            service = await start_generation(settings, registry, selector, stack)
         bot = make_bot(settings, token)
         stack.push_async_callback(bot.session.close)
         offset_file = OffsetFile.beside(sqlite_file(settings.database_url), bot.id)
@@ -248,7 +257,7 @@ async def create_app(
             sessionmaker=sessionmaker,
             service=service,
             registry=registry,
-            tracker=_tracker(offset_file),
+            tracker=make_tracker(offset_file),
         )
         stack.pop_all()
         return BotApp(
@@ -263,49 +272,6 @@ async def create_app(
             offset_file=offset_file,
         )
     raise AssertionError("unreachable")
-
-
-async def _open_storage(
-    settings: Settings, stack: AsyncExitStack
-) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """Migrate the database and open it; the engine is disposed of by `stack` on failure."""
-    await storage.migrate(settings.database_url)
-    engine = storage.create_engine(
-        settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms
-    )
-    stack.push_async_callback(engine.dispose)
-    return engine, storage.make_sessionmaker(engine)
-
-
-async def _start_generation(
-    settings: Settings,
-    registry: MethodRegistry,
-    selector: Selector | None,
-    stack: AsyncExitStack,
-) -> GenerationService:
-    """Start the service once the models it needs first are loaded; stopped by `stack` on
-    failure."""
-    # The default method's model (and any required one) loads before the bot answers; optional
-    # ones (DiffuSeq) load in the worker once it is idle, so they do not delay the first joke.
-    preload, load_later = registry.startup_order(settings.default_method)
-    service = GenerationService.from_config(
-        registry,
-        settings.generation(),
-        preload=preload,
-        load_later=load_later,
-        **({"selector": selector} if selector is not None else {}),
-    )
-    await service.start()
-    stack.push_async_callback(service.stop)
-    return service
-
-
-def _tracker(offset_file: OffsetFile | None) -> UpdateTracker:
-    """The update tracker, starting above the updates handled before a restart."""
-    tracker = UpdateTracker(floor=offset_file.take() if offset_file else 0)
-    if tracker.floor:
-        log.info("updates up to %d were handled before the restart", tracker.floor)
-    return tracker
 
 
 async def run(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""getUpdates (long polling with offset confirmation), deleteWebhook and getWebhookInfo.
+"""getUpdates (long polling with offset confirmation); the webhook methods are in webhook.py.
 
 An update stays queued until the bot asks for a higher offset, as on Telegram, so a bot that
 crashes between fetching and confirming gets the same update again. A second getUpdates while
@@ -100,20 +100,3 @@ async def get_updates(state: TelegramState, params: Params) -> list[dict[str, An
     if batch:
         state.bump()
     return [record.payload for record in batch]
-
-
-async def delete_webhook(state: TelegramState, params: Params) -> bool:
-    if params.bool("drop_pending_updates"):
-        while state.pending:
-            record = state.pending.popleft()
-            record.dropped = True
-        state.bump()
-    return True
-
-
-async def get_webhook_info(state: TelegramState, params: Params) -> dict[str, Any]:
-    return {
-        "url": "",
-        "has_custom_certificate": False,
-        "pending_update_count": len(state.pending),
-    }

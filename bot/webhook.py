@@ -1,0 +1,253 @@
+"""Webhook mode (`python -m bot --webhook`): Telegram POSTs each update to the bot.
+
+The bot is the same (`create_app`, `build_dispatcher`); only the way updates arrive changes.
+`WebhookServer` is an aiohttp server with two routes:
+
+* `POST WEBHOOK_PATH`: aiogram's `SimpleRequestHandler`. Every request must carry the secret
+  token given to setWebhook (header `X-Telegram-Bot-Api-Secret-Token`); others get 401 and
+  change nothing. A body that is not an update gets 400, one over 1 MiB 413. An update is
+  answered 200 at once and handled as a task, as polling handles it, so a slow joke never makes
+  Telegram wait; `UpdateTracker` drops an update_id that Telegram sends again.
+* `GET /healthz`: 200 when the models are loaded and the database answers a `SELECT 1`, else
+  503 with `{"status": "unavailable", "reason": ...}`.
+
+The server listens before the models load (so /healthz answers 503 meanwhile; updates, before
+the bot is attached, get 503 and Telegram sends them again later). aiogram's
+`setup_application` wires the dispatcher's startup and shutdown hooks into an aiohttp app that
+starts with the dispatcher; here the app starts first, so `serve()` emits them itself.
+
+Stopping (SIGTERM, SIGINT, `BotApp.stop()`): new updates get 503 (Telegram keeps them for the
+next start), `BotApp.close()` finishes or apologises for the jokes in flight within the grace
+period and commits the votes, then the server closes. The webhook stays set: a restarted bot
+gets what arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+import storage
+from bot.app import BotApp, create_app
+from bot.resilience import brief
+from bot.startup_gc import resume_collection
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEALTH_PATH = "/healthz"
+MAX_UPDATE_BYTES = 1024 * 1024  # Telegram's updates are a few KiB
+_ANY_ADDRESS = ("", "0.0.0.0", "::")
+
+
+class WebhookError(Exception):
+    """Webhook mode cannot start: the port is taken, or Telegram refused the webhook."""
+
+
+class UpdateEndpoint(SimpleRequestHandler):
+    """aiogram's handler, answering 400 to a body that is not an update (instead of failing in
+    the background) and handing updates to the dispatcher's own task set, which `BotApp.close()`
+    waits for."""
+
+    def __init__(self, app: BotApp, secret_token: str) -> None:
+        super().__init__(
+            app.dispatcher, app.bot, handle_in_background=True, secret_token=secret_token
+        )
+        self.taking = True
+
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        try:
+            data = await request.json(loads=bot.session.json_loads)
+            update = Update.model_validate(data, context={"bot": bot})
+        except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
+            log.warning(
+                "webhook: ignoring a request that is not an update (%s)", type(exc).__name__
+            )
+            return _refusal(400, "not a Telegram update")
+        if not self.taking:  # stopped while the body was read
+            return _refusal(503, "shutting down")
+        task = asyncio.create_task(self._feed(bot, update))
+        tasks = self.dispatcher._handle_update_tasks  # as polling keeps them
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return web.json_response({})
+
+    async def _feed(self, bot: Bot, update: Update) -> None:
+        try:
+            result = await self.dispatcher.feed_update(bot, update, **self.data)
+            if isinstance(result, TelegramMethod):
+                await self.dispatcher.silent_call_request(bot=bot, result=result)
+        except Exception:  # the error handler saw what a handler raised; this is what is left
+            log.exception("webhook: update %d failed", update.update_id)
+
+
+class WebhookServer:
+    """The listening socket, /healthz and the webhook route; `attach()` the bot once created.
+
+    Life cycle: `listen()`, `attach(app)`, `serve()` until stopped, `app.close()`, `close()`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        given = settings.webhook_secret
+        self.secret = given.get_secret_value() if given else secrets.token_urlsafe(32)
+        self.port = settings.webhook_port
+        self.app: BotApp | None = None
+        self.endpoint: UpdateEndpoint | None = None
+        self.stopping = False
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def local_url(self) -> str:
+        """This server as seen from this machine (its /healthz is `local_url + '/healthz'`)."""
+        host = self.settings.webhook_host
+        return f"http://{'127.0.0.1' if host in _ANY_ADDRESS else host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Where Telegram sends updates: WEBHOOK_URL (else this server) + WEBHOOK_PATH."""
+        return (self.settings.webhook_url or self.local_url) + self.settings.webhook_path
+
+    async def listen(self) -> None:
+        web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
+        web_app.router.add_post(self.settings.webhook_path, self._on_update)
+        web_app.router.add_get(HEALTH_PATH, self._on_health)
+        runner = web.AppRunner(web_app, handle_signals=False, access_log=None, shutdown_timeout=1)
+        await runner.setup()
+        host = self.settings.webhook_host
+        try:
+            await web.TCPSite(runner, host, self.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            where = f"{host}:{self.port}"
+            raise WebhookError(
+                f"cannot listen on {where} (WEBHOOK_HOST/WEBHOOK_PORT): {exc}"
+            ) from exc
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+        log.info("webhook server on %s (health: %s%s)", self.local_url, self.local_url, HEALTH_PATH)
+
+    def attach(self, app: BotApp) -> None:
+        app.webhook_mode = True
+        self.app = app
+        self.endpoint = UpdateEndpoint(app, self.secret)
+
+    async def serve(self, *, handle_signals: bool = True) -> None:
+        """Set the webhook and take updates until the bot is stopped; then refuse new ones."""
+        app, endpoint = self.app, self.endpoint
+        if app is None or endpoint is None:
+            raise RuntimeError("attach() the bot first")
+        if handle_signals:
+            app.listen_for_signals()
+        resume_collection()  # started (models loaded): see bot/startup_gc.py
+        try:
+            if not await app.start_up(set_webhook=self._set_webhook):
+                return
+            workflow = {
+                "dispatcher": app.dispatcher,
+                "bots": [app.bot],
+                **app.dispatcher.workflow_data,
+            }
+            await app.dispatcher.emit_startup(bot=app.bot, **workflow)
+            try:
+                await app.wait_for_stop()
+            finally:
+                await app.dispatcher.emit_shutdown(bot=app.bot, **workflow)
+        finally:
+            self.stopping = True
+            endpoint.taking = False
+
+    async def _set_webhook(self) -> None:
+        assert self.app is not None
+        dispatcher = self.app.dispatcher
+        try:
+            await self.app.bot.set_webhook(
+                url=self.url,
+                secret_token=self.secret,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+        except TelegramAPIError as exc:
+            raise WebhookError(f"Telegram refused the webhook {self.url}: {exc.message}") from exc
+        except Exception as exc:
+            raise WebhookError(f"could not set the webhook {self.url}: {brief(exc)}") from exc
+        log.info("webhook set: Telegram sends updates to %s", self.url)
+
+    async def close(self) -> None:
+        self.stopping = True
+        if self.endpoint is not None:
+            self.endpoint.taking = False
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    # --- routes --------------------------------------------------------------------------------
+
+    async def _on_update(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not secrets.compare_digest(given, self.secret.encode()):
+            log.warning("webhook: refused a request without the right secret token")
+            return _refusal(401, "wrong or missing secret token")
+        endpoint = self.endpoint
+        if endpoint is None or not endpoint.taking:
+            return _refusal(503, "shutting down" if self.stopping else "starting")
+        return await endpoint.handle(request)
+
+    async def _on_health(self, request: web.Request) -> web.Response:
+        problem = await self.health_problem()
+        if problem is not None:
+            return web.json_response({"status": "unavailable", "reason": problem}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def health_problem(self) -> str | None:
+        """Why the bot cannot serve now, or None."""
+        app = self.app
+        if self.stopping:
+            return "shutting down"
+        if app is None:
+            return "starting: the models are loading"
+        if not app.service.running:
+            return "the models are not loaded"
+        return await storage.database_problem(app.engine)
+
+
+def _refusal(status: int, reason: str) -> web.Response:
+    return web.json_response({"ok": False, "reason": reason}, status=status)
+
+
+async def run_webhook(
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    ready: Callable[[WebhookServer], object] | None = None,
+    **app_parts: Any,
+) -> None:
+    """`python -m bot --webhook`: listen, load the models, serve until SIGTERM/SIGINT, stop.
+
+    ready: called once the bot is attached (local mode prints where the web chat is).
+    app_parts: passed to `create_app` (tests give a fake model).
+    """
+    server = WebhookServer(settings)
+    await server.listen()
+    try:
+        app = await create_app(settings, **app_parts)
+        try:
+            server.attach(app)
+            if ready is not None:
+                ready(server)
+            await server.serve(handle_signals=handle_signals)
+        finally:
+            await app.close()
+    finally:
+        await server.close()
