@@ -204,6 +204,9 @@ class BotApp:
         finally:
             await self.bot.session.close()
             await self.engine.dispose()
+            shared = self.dispatcher.get("shared_state")
+            if shared is not None:  # the Redis connection pool, when REDIS_URL is set
+                await shared.close()
 
     async def _confirm_updates(self) -> None:
         tracker = self.tracker

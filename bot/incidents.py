@@ -23,11 +23,16 @@ KINDS = {
     "database is locked": "database locked",
     "disk i/o error": "disk I/O error",
     "unable to open database": "database unavailable",
+    # PostgreSQL
+    "no space left on device": "disk full",
+    "lock timeout": "database locked",
+    "connection refused": "database unavailable",
+    "the database system is": "database unavailable",  # starting up / shutting down
 }
 
 
 def kind_of(error: BaseException) -> str:
-    """The incident an error belongs to: the SQLite condition, else the error's type."""
+    """The incident an error belongs to: the database condition, else the error's type."""
     text = str(error).lower()
     return next((name for key, name in KINDS.items() if key in text), type(error).__name__)
 

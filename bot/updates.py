@@ -16,6 +16,11 @@ Three layers keep that from happening:
   after a week of silence Telegram may restart update ids from a random number.
 
 A hard kill (SIGKILL, power loss) can still lead to one redelivery of the last few updates.
+
+Several replicas (REDIS_URL, README "Scaling out"): each update id and callback query id is also
+claimed in the shared state (a SET NX with a day's expiry), so an update delivered to two
+replicas, or again after a restart, is applied by one only. The offset note is kept only beside
+a SQLite file (`storage.db.sqlite_file`); on PostgreSQL the shared claims cover restarts.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.types.update import UpdateTypeLookupError
 
 from bot.middlewares.handler import Handler
+from bot.shared_state import SharedState
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +66,11 @@ class _Recent:
 class UpdateTracker(BaseMiddleware):
     """Outer middleware on `dp.update`: the highest update id handled, and no update twice."""
 
-    def __init__(self, *, floor: int = 0, memory: int = 10_000) -> None:
+    def __init__(
+        self, *, floor: int = 0, memory: int = 10_000, shared: SharedState | None = None
+    ) -> None:
         self.floor = floor  # updates at or below were handled before the last restart
+        self.shared = shared  # other replicas' handled updates (None: this process alone)
         self.last_update_id: int | None = None
         self.skipped = 0
         self._updates = _Recent(memory)
@@ -84,6 +93,11 @@ class UpdateTracker(BaseMiddleware):
             event.event_type  # noqa: B018
         except UpdateTypeLookupError:  # unreadable (see bot.resilience) or of an unknown kind
             return self._skip(update_id, "no event this bot can read")
+        if self.shared is not None:
+            keys = [f"update:{update_id}"] + ([f"query:{query.id}"] if query is not None else [])
+            for key in keys:
+                if not await self.shared.claim(key, OFFSET_MAX_AGE_S):
+                    return self._skip(update_id, f"{key} handled by another replica")
         return await handler(event, data)
 
     def _skip(self, update_id: int, why: str) -> None:

@@ -1,10 +1,10 @@
 """Bring a database to the newest schema with Alembic; the bot calls `migrate` at start.
 
-Migrations run on their own engine in explicit-transaction mode: one `BEGIN IMMEDIATE` around
-the whole upgrade, so DDL is atomic and two processes starting at once take turns instead of
-both creating tables. Foreign keys are OFF while migrating, as SQLite's ALTER procedure asks
-(recreating a table must not cascade-delete its children); `PRAGMA foreign_key_check` runs
-before the commit instead.
+Migrations run on their own engine in one transaction around the whole upgrade, so DDL is
+atomic, and two processes starting at once take turns instead of both creating tables: on SQLite
+the transaction is a `BEGIN IMMEDIATE`, with foreign keys OFF as SQLite's ALTER procedure asks
+(recreating a table must not cascade-delete its children) and `PRAGMA foreign_key_check` before
+the commit instead; on PostgreSQL it takes an advisory lock (`storage.dialects`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from storage.db import DEFAULT_BUSY_TIMEOUT_MS, create_engine, safe_url
+from storage import dialects
+from storage.db import DEFAULT_BUSY_TIMEOUT_MS, create_engine, parse_url, safe_url
 from storage.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -50,43 +51,30 @@ def head_revision() -> str:
     return head
 
 
-def _explicit_begin_immediate(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # the driver stops opening transactions itself
-
-
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _check_foreign_keys(connection: Connection) -> None:
-    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if broken:
-        raise DatabaseUnavailable(f"Migration left broken foreign keys: {broken[:5]}")
-
-
 async def run_in_migration_transaction(
     url: str, fn: Callable[[Connection], Any], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
 ) -> Any:
-    """Run `fn(sync_connection)` inside one BEGIN IMMEDIATE transaction, foreign keys off.
+    """Run `fn(sync_connection)` inside one exclusive transaction (on SQLite: BEGIN IMMEDIATE,
+    foreign keys off).
 
     Shared by `migrate` and `alembic` on the command line (storage/migrations/env.py).
-    Driver errors become `DatabaseUnavailable` with the file named.
+    Driver errors (and an unreachable server) become `DatabaseUnavailable` with the URL named.
     """
+    backend = dialects.backend_for(parse_url(url))
     engine = create_engine(
         url, busy_timeout_ms=busy_timeout_ms, foreign_keys=False, poolclass=NullPool
     )
-    event.listen(engine.sync_engine, "connect", _explicit_begin_immediate)
-    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    backend.prepare_migration(engine)
 
     def run(connection: Connection) -> Any:
         result = fn(connection)
-        _check_foreign_keys(connection)
+        backend.check_migration(connection)
         return result
 
     try:
         async with engine.begin() as connection:
             return await connection.run_sync(run)
-    except (DBAPIError, sqlite3.Error) as exc:
+    except (DBAPIError, sqlite3.Error, OSError) as exc:
         reason = getattr(exc, "orig", None) or exc
         raise DatabaseUnavailable(
             f"Cannot open or migrate the database {safe_url(url)}: {reason}"
@@ -146,3 +134,4 @@ async def current_revision(url: str) -> str | None:
     return await run_in_migration_transaction(
         url, lambda connection: MigrationContext.configure(connection).get_current_revision()
     )
+

@@ -1,7 +1,9 @@
 """Tables as SQLAlchemy 2.0 typed models; the migrations in `storage/migrations` create them.
 
 Times are stored as naive UTC (SQLite has no time zones) and come back as aware UTC datetimes.
-Telegram ids need 64 bits, hence BigInteger for user, chat and message ids.
+Telegram ids need 64 bits, hence BigInteger for user, chat and message ids. Our own row ids are
+64-bit too (`RowId`): SQLite's INTEGER PRIMARY KEY already is, PostgreSQL gets BIGINT, so any id a
+button can carry (up to 2**63) is a valid lookup on both, never a driver error.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: A row id: INTEGER on SQLite (the 64-bit rowid alias that autoincrements), BIGINT elsewhere.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,7 +91,7 @@ class StoredJoke(Base):
 
     __tablename__ = "jokes"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -122,8 +128,8 @@ class Vote(Base):
         CheckConstraint("value IN (-1, 1)", name="value"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    joke_id: Mapped[int] = mapped_column(ForeignKey("jokes.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    joke_id: Mapped[int] = mapped_column(RowId, ForeignKey("jokes.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

@@ -7,22 +7,23 @@ user upsert): SQLite then waits out a locked database with its busy timeout inst
 (see `storage.db`). Driver errors come out as `StorageWriteError`/`StorageError`, never as a
 silent success; the session is rolled back first.
 
-SQLite only: upserts use SQLite's INSERT .. ON CONFLICT.
+SQLite or PostgreSQL: upserts use the session's dialect's INSERT .. ON CONFLICT, and what else
+differs (retries while PostgreSQL restarts, SQLite's disk-full recovery) is in
+`storage.dialects`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Select, case, delete, func, select, text, update
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.dialects import insert, retrying
 from storage.errors import JokeNotFound, StorageError, StorageWriteError
 from storage.models import StoredJoke, User, Vote, utcnow
 from storage.stats import MethodStats, RatedJoke, VoteTally, wilson_lower_bound
@@ -33,33 +34,14 @@ R = TypeVar("R")
 LIKE, DISLIKE = 1, -1
 
 
-def is_disk_full(exc: DBAPIError) -> bool:
-    return "database or disk is full" in str(exc.orig).lower()
-
-
-async def make_room(session: AsyncSession) -> None:
-    """After SQLITE_FULL: checkpoint the write-ahead log into the database and truncate it.
-
-    Why: the WAL is only checkpointed every 1000 pages, so on a nearly full disk it grows into
-    whatever space is freed and fills it again before any checkpoint runs; no write succeeds
-    and nothing ever shrinks it. A truncating checkpoint needs little space (the log's pages
-    mostly rewrite pages the database already has), so once some is free the next write has
-    room. Best effort: it fails quietly while the disk is still full."""
-    dialect = getattr(session.bind, "dialect", None)
-    if dialect is None or dialect.name != "sqlite":
-        return
-    with contextlib.suppress(DBAPIError):
-        await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        await session.commit()
-
-
 def _guard(
     action: str, error: type[StorageError] = StorageWriteError
 ) -> Callable[
     [Callable[Concatenate[AsyncSession, P], Awaitable[R]]],
     Callable[Concatenate[AsyncSession, P], Awaitable[R]],
 ]:
-    """Roll back and re-raise driver errors as a storage error that says what failed."""
+    """Roll back and re-raise driver errors as a storage error that says what failed; a call
+    that failed transiently (PostgreSQL restarting) runs again within the busy timeout first."""
 
     def decorate(
         fn: Callable[Concatenate[AsyncSession, P], Awaitable[R]],
@@ -67,13 +49,9 @@ def _guard(
         @functools.wraps(fn)
         async def wrapper(session: AsyncSession, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                return await fn(session, *args, **kwargs)
-            except DBAPIError as exc:
-                with contextlib.suppress(DBAPIError):  # the first error is the one to report
-                    await session.rollback()
-                if is_disk_full(exc):
-                    await make_room(session)
-                raise error(f"Could not {action}: {exc.orig}") from exc
+                return await retrying(session, lambda: fn(session, *args, **kwargs))
+            except (DBAPIError, OSError) as exc:  # rolled back by `retrying`
+                raise error(f"Could not {action}: {getattr(exc, 'orig', None) or exc}") from exc
 
         return wrapper
 
@@ -97,7 +75,7 @@ async def _upsert_user(
     if username is not None:
         values["username"] = changes["username"] = username
     stmt = (
-        insert(User)
+        insert(session, User)
         .values(**values)
         .on_conflict_do_update(index_elements=[User.id], set_=changes)
         .returning(User)
@@ -146,6 +124,7 @@ async def save_joke(
     candidates: int | None = None,
     judge_score: float | None = None,
     judge_version: str | None = None,
+    arm: str | None = None,
 ) -> int:
     """Store a generated joke before it is sent (message_id comes later); returns its id."""
     now = utcnow()
@@ -164,6 +143,7 @@ async def save_joke(
         candidates=candidates,
         judge_score=judge_score,
         judge_version=judge_version,
+        arm=arm,
     )
     session.add(joke)
     await session.flush()
@@ -248,7 +228,7 @@ async def record_vote(
         execution_options={"synchronize_session": False},
     )
     if removed.rowcount == 0:
-        stmt = insert(Vote).values(
+        stmt = insert(session, Vote).values(
             joke_id=joke_id, user_id=user_id, value=value, created_at=now, updated_at=now
         )
         stmt = stmt.on_conflict_do_update(

@@ -4,8 +4,10 @@ A model is shared by everyone, so one person must not hog it: one request in fli
 ("уже пишу…"), and at most one new request per `rate_s` seconds ("не так быстро"). A message is
 warned once per burst, whichever the reason, so a flood of 50 messages gets one polite reply, not
 50; the burst ends when the user's next request is accepted. A button press is always answered
-(Telegram keeps the button spinning otherwise), but with a small toast, not a message.
-Other users are never affected: the state is per user.
+(Telegram keeps the button spinning otherwise), but with a small toast, not a message; so is an
+inline query, with a hint in place of the results (bot/inline_replies.py).
+Other users are never affected: the state is per user. It lives in a `SharedState`
+(bot/shared_state.py): this process's memory, or Redis when several replicas share the users.
 """
 
 from __future__ import annotations
@@ -17,20 +19,25 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject
 
 from bot import texts
+from bot.inline_replies import answer_hint
 from bot.middlewares.handler import Handler
 from bot.replies import answer_query
+from bot.shared_state import MemoryState, SharedState, Verdict
 
 
 class GenerationGuardMiddleware(BaseMiddleware):
-    def __init__(self, rate_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        state: SharedState | None = None,
+    ) -> None:
         self.rate_s = rate_s
-        self.clock = clock
-        self.in_flight: set[int] = set()
-        self.last_start: dict[int, float] = {}
-        self.warned: set[int] = set()
+        self.state = state or MemoryState(clock=clock)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not get_flag(data, "generation"):
@@ -38,40 +45,27 @@ class GenerationGuardMiddleware(BaseMiddleware):
         user = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        if user.id in self.in_flight:
-            await self._tell(event, texts.ALREADY_WRITING, user_id=user.id)
+        admission = await self.state.admit(user.id, self.rate_s)
+        if not admission.admitted:
+            refusal = admission.verdict is Verdict.IN_FLIGHT
+            await self._tell(event, texts.ALREADY_WRITING if refusal else texts.TOO_FAST, user.id)
             return None
-        now = self.clock()
-        if now - self.last_start.get(user.id, float("-inf")) < self.rate_s:
-            await self._tell(event, texts.TOO_FAST, user_id=user.id)
-            return None
-        self.last_start[user.id] = now
-        self.warned.discard(user.id)
-        self.in_flight.add(user.id)
         try:
             return await handler(event, data)
         finally:
-            self.in_flight.discard(user.id)
-            self._forget_old(now)
+            await admission.release()
 
-    async def _tell(self, event: TelegramObject, text: str, *, user_id: int) -> None:
+    async def _tell(self, event: TelegramObject, text: str, user_id: int) -> None:
         if isinstance(event, CallbackQuery):
             await answer_query(event, text)  # a callback must be answered anyway
             return
-        if user_id in self.warned:
+        if isinstance(event, InlineQuery):  # so must an inline query, or it spins on
+            await answer_hint(event, text, texts.INLINE_RETRY)
             return
-        self.warned.add(user_id)  # before the await: concurrent updates see it at once
+        if not await self.state.warn_once(user_id):  # noted before the reply is sent
+            return
         if isinstance(event, Message):
             if event.chat.type == ChatType.PRIVATE:
                 await event.answer(text)
             else:  # in a group, say whom it is for
                 await event.reply(text)
-
-    def _forget_old(self, now: float) -> None:
-        """Keep memory bounded: drop users whose last request is long past."""
-        if len(self.last_start) < 10_000:
-            return
-        horizon = now - max(self.rate_s, 1.0) * 10
-        for user_id in [u for u, t in self.last_start.items() if t < horizon]:
-            del self.last_start[user_id]
-            self.warned.discard(user_id)

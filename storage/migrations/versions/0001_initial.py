@@ -13,6 +13,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# Row ids: SQLite's 64-bit INTEGER rowid alias, BIGINT on PostgreSQL (as storage/models.py RowId).
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | None = None
@@ -32,7 +35,7 @@ def upgrade() -> None:
 
     op.create_table(
         "jokes",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", ROW_ID, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=True),  # set once the message is sent
@@ -53,8 +56,8 @@ def upgrade() -> None:
 
     op.create_table(
         "votes",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("joke_id", sa.Integer(), nullable=False),
+        sa.Column("id", ROW_ID, nullable=False),
+        sa.Column("joke_id", ROW_ID, nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.SmallInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
