@@ -52,7 +52,22 @@ class LikedPageCb(CallbackData, prefix="lp"):
 
 class SharedVoteCb(CallbackData, prefix="sv"):
     """👍/👎 under a joke opened from a shared link, in the private chat of whoever opened it
-    (the joke belongs to another chat, which `VoteCb` refuses)."""
+    (the joke belongs to another chat, which `VoteCb` refuses). `sig` is the link's signature
+    (`bot/shared_jokes.py`): without it a forged press could vote on, and so list in /liked,
+    any joke by its id."""
 
     joke_id: JokeId
     value: int
+    sig: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{12}$")]
+
+
+class InlineVoteCb(CallbackData, prefix="iv"):
+    """👍/👎 under a joke posted through inline mode (the press carries an `inline_message_id`,
+    not a message). Its chat is unknown, so anyone may vote; `sig` is the joke's signature
+    (`ShareLinks.seal`, the one its 📤 button already carries): without it a forged press could
+    vote on any joke by its id, listing it in the forger's /liked and showing its prompt in 🔁.
+    Longest packed form, a 19-digit id and a 👎: 38 bytes."""
+
+    joke_id: JokeId
+    value: int
+    sig: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{12}$")]

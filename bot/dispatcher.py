@@ -12,6 +12,7 @@ from bot.joke_teller import JokeTeller
 from bot.middlewares import DbSessionMiddleware, GenerationGuardMiddleware
 from bot.middlewares.humans import IgnoreBotsMiddleware
 from bot.middlewares.inline_posts import IgnoreOwnInlinePostsMiddleware
+from bot.shared_jokes import ShareLinks
 from bot.shared_state import SharedState, shared_state
 from bot.updates import UpdateTracker
 from generation.registry import MethodRegistry
@@ -32,10 +33,11 @@ def build_dispatcher(
 
     Workflow data every handler can ask for: `settings`, `teller`, `sessionmaker`, `service`,
     `update_tracker`, `error_reporter`, `shared_state` (Redis with REDIS_URL, else None: memory;
-    whoever runs the dispatcher closes it).
+    whoever runs the dispatcher closes it), `share_links` (signs the references of shared jokes).
     """
     shared = shared or shared_state(settings)
     incidents = StorageIncidents()
+    share_links = ShareLinks.from_settings(settings)
     teller = JokeTeller(
         service=service,
         registry=registry,
@@ -43,6 +45,7 @@ def build_dispatcher(
         default_method=settings.default_method,
         incidents=incidents,
         shared=shared,
+        share_links=share_links,
     )
     tracker = tracker or UpdateTracker()
     tracker.shared = tracker.shared or shared
@@ -55,6 +58,7 @@ def build_dispatcher(
         update_tracker=tracker,
         error_reporter=reporter,
         shared_state=shared,
+        share_links=share_links,
     )
     dp.update.outer_middleware(tracker)  # inside aiogram's own error middleware
     dp.message.outer_middleware(IgnoreBotsMiddleware())

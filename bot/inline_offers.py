@@ -20,6 +20,7 @@ from aiogram.types import InlineQueryResultArticle, InputTextMessageContent
 
 from bot import texts
 from bot.keyboards import inline_joke_keyboard
+from bot.shared_jokes import ShareLinks
 
 #: at most this many jokes offered for one query (Telegram shows them in a row of results)
 OFFER_SIZE = 3
@@ -43,10 +44,10 @@ class Offer:
 
 
 def offer_results(
-    offer: Offer, *, title: str = texts.INLINE_RESULT_TITLE
+    offer: Offer, links: ShareLinks, *, title: str = texts.INLINE_RESULT_TITLE
 ) -> list[InlineQueryResultArticle]:
-    """Telegram results for an offer: the joke id is the result id and is in the buttons; the
-    title names who wrote the joke, the description shows the joke."""
+    """Telegram results for an offer: the joke id is the result id and is in the buttons (📤
+    signed by `links`); the title names who wrote the joke, the description shows the joke."""
     return [
         InlineQueryResultArticle(
             id=str(item.joke_id),
@@ -54,7 +55,7 @@ def offer_results(
             description=item.text,
             input_message_content=InputTextMessageContent(message_text=item.text),
             reply_markup=inline_joke_keyboard(
-                item.joke_id, item.likes, item.dislikes, offer.prompt
+                item.joke_id, item.likes, item.dislikes, offer.prompt, links
             ),
         )
         for place, item in enumerate(offer.items, start=1)

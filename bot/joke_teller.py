@@ -34,6 +34,7 @@ from bot.classic import ClassicShelf, shown_text
 from bot.incidents import StorageIncidents
 from bot.keyboards import joke_keyboard, retry_keyboard
 from bot.resilience import telegram_refused
+from bot.shared_jokes import ShareLinks
 from bot.shared_state import MemoryState, SharedState
 from generation.registry import MethodRegistry
 from generation.service import GenerationService
@@ -127,8 +128,10 @@ class JokeTeller:
         default_method: str,
         incidents: StorageIncidents | None = None,
         shared: SharedState | None = None,
+        share_links: ShareLinks,
     ) -> None:
         self.service = service
+        self.share_links = share_links  # the 📤 button's signed reference
         self.incidents = incidents or StorageIncidents()
         self.registry = registry
         self.sessionmaker = sessionmaker
@@ -276,7 +279,9 @@ class JokeTeller:
             message = await bot.send_message(
                 chat_id,
                 shown_text(joke),
-                reply_markup=joke_keyboard(joke_id, 0, 0, self.display_name(joke.method)),
+                reply_markup=joke_keyboard(
+                    joke_id, 0, 0, self.display_name(joke.method), self.share_links
+                ),
                 reply_to_message_id=reply_to,
             )
         except BaseException as error:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import RunningBot
+from bot.keyboards import inline_joke_keyboard
+from bot.shared_jokes import ShareLinks
+from tests.bot_harness import TOKEN, RunningBot
 from tests.inline_kit import (
     ALICE,
     BOB,
@@ -35,6 +37,7 @@ from tests.inline_kit import (
 from tests.local_api import LocalBotApi
 
 __all__ = ["env", "writer"]  # fixtures
+LINKS = ShareLinks.from_secret(TOKEN)  # what the test bot signs with: no SHARE_SECRET set
 
 HINTS = [
     ("", "Напиши слово — сочиню анекдот"),
@@ -141,8 +144,10 @@ async def test_presses_for_jokes_that_are_gone_change_nothing(env: RunningBot) -
     press = api.press_inline_button(BOB, posted.inline_message_id, text="👍 0")
     gone = await api.wait_for_callback_answer(press, timeout=10)
     assert (gone.text, gone.show_alert) == ("Анекдот не найден.", True)
+    never_stored = inline_joke_keyboard(10**9, 0, 0, "Молоко", LINKS)  # as the bot signs it
+    like = str(never_stored.inline_keyboard[0][0].callback_data)
     forged = api.press_inline_button(  # a message Telegram never had, a joke never stored
-        CAROL, "AgAAAnot-a-message", f"v:{10**9}:1", strict=False
+        CAROL, "AgAAAnot-a-message", like, strict=False
     )
     unknown = await api.wait_for_callback_answer(forged, timeout=10)
     assert (unknown.text, unknown.show_alert) == ("Анекдот не найден.", True)
@@ -157,7 +162,17 @@ async def test_other_buttons_and_forged_data_under_inline_messages(env: RunningB
     posted = api.choose_inline_result(query_id, joke_id)
     await idle(env)
     before = snapshot(env)
-    for data in (f"m:{joke_id}", "p", f"v:{joke_id}:5", "v:abc:1", "x" * 64):
+    sig = LINKS.seal(int(joke_id))
+    for data in (
+        f"m:{joke_id}",
+        "p",
+        f"v:{joke_id}:5",
+        "v:abc:1",
+        "x" * 64,
+        f"iv:{joke_id}:5:{sig}",
+        f"iv:{joke_id}:1:{sig}x",
+        f"iv:{joke_id}:1",
+    ):
         press = api.press_inline_button(BOB, posted.inline_message_id, data, strict=False)
         reply = await api.wait_for_callback_answer(press, timeout=10)
         assert (reply.text, reply.show_alert) == ("Эта кнопка устарела.", True), data

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
+from bot.shared_jokes import ShareLinks
 from storage import export
-from tests.bot_harness import RunningBot, make_settings, running_bot
+from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
 from tests.inline_kit import (
     ALICE,
     BOB,
@@ -34,6 +36,13 @@ from tests.inline_kit import (
 from tests.local_api import LocalBotApi
 
 __all__ = ["env", "writer"]  # fixtures
+LINKS = ShareLinks.from_secret(TOKEN)  # what the test bot signs with: no SHARE_SECRET set
+
+
+def share_query(result: dict[str, Any]) -> str:
+    """What the 📤 button under an inline result types into the chat the user picks."""
+    buttons = [b for row in result["reply_markup"]["inline_keyboard"] for b in row]
+    return next(str(b["switch_inline_query"]) for b in buttons if "switch_inline_query" in b)
 
 
 async def vote(env: RunningBot, user: int, inline_id: str, button: str, thanks: str) -> list[str]:
@@ -155,7 +164,10 @@ async def test_a_share_query_offers_the_stored_joke(env: RunningBot) -> None:
     api = env.api
     _, answer = await ask_inline(env, ALICE, "Кот")
     joke_id = answer.results[0]["id"]
-    query_id, shared = await ask_inline(env, BOB, f"j{joke_id}")
+    ref = share_query(answer.results[0])
+    assert ref == LINKS.ref(int(joke_id))
+    query_id, shared = await ask_inline(env, BOB, ref)
+    assert share_query(shared.results[0]) == ref
     assert [r["id"] for r in shared.results] == [joke_id]
     assert shared.results[0]["title"] == f"Поделиться анекдотом · {METHOD}"
     assert shared.results[0]["input_message_content"]["message_text"] == best_three("Кот")[0]
@@ -166,6 +178,34 @@ async def test_a_share_query_offers_the_stored_joke(env: RunningBot) -> None:
     _, gone = await ask_inline(env, BOB, "j999999")
     assert [r["id"] for r in gone.results] == ["hint"]
     assert gone.results[0]["title"] == "Такого анекдота нет"
+    _, gone = await ask_inline(env, BOB, LINKS.ref(999999))  # signed, but no such joke
+    assert [r["id"] for r in gone.results] == ["hint"]
+    assert gone.results[0]["title"] == "Такого анекдота нет"
+
+
+async def test_guessed_and_forged_share_queries_offer_nothing(
+    env: RunningBot, writer: Writer
+) -> None:
+    """Counting ids, forging a signature or moving one to another id gets the missing-joke hint:
+    no joke, no prompt, no model call, nothing stored."""
+    _, answer = await ask_inline(env, ALICE, "Кот")
+    ids = [int(r["id"]) for r in answer.results]
+    rows, calls = joke_rows(env), writer.calls
+    sig = LINKS.seal(ids[0])
+    forged = "-" * 12 if sig != "-" * 12 else "_" * 12
+    for query in (
+        f"j{ids[0]}",  # guessed
+        f"J{ids[1]}",
+        f"j{ids[0]}_{forged}",  # forged
+        f"j{ids[1]}_{sig}",  # another joke's valid signature
+        f"j{ids[0]}_",
+        ShareLinks.from_secret("100000:another-bot").ref(ids[0]),  # another key
+    ):
+        _, reply = await ask_inline(env, BOB, query)
+        assert [r["id"] for r in reply.results] == ["hint"], query
+        assert reply.results[0]["title"] == "Такого анекдота нет", query
+        assert not set(descriptions(reply)) & set(descriptions(answer)), query
+    assert joke_rows(env) == rows and writer.calls == calls
 
 
 async def test_export_has_each_pick_with_what_it_was_picked_over(

@@ -1,5 +1,5 @@
 """Sharing in the web chat page, in headless Chromium (tests/webchat_browser.py): a 📤 button
-types `@bot j<id>` into the input, as Telegram types it into the chat the user picks."""
+types `@bot j<id>_<sig>` into the input, as Telegram types it into the chat the user picks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_harness import RunningBot
+from bot.shared_jokes import ShareLinks
+from tests.bot_harness import TOKEN, RunningBot
 from tests.local_api import LocalBotApi
 from tests.webchat_browser import DESKTOP, WAIT_MS, ChatPage, chat_bot, launch_browser
 
@@ -29,8 +30,9 @@ async def test_share_buttons_type_the_inline_query(env: RunningBot) -> None:
         await env.idle()
         (joke_id,) = env.rows("SELECT id FROM jokes")[0]
         handle = f"@{env.api.bot_username}"
+        ref = ShareLinks.from_secret(TOKEN).ref(joke_id)  # the test bot's key: from its token
         await chat.button(joke, "📤 Поделиться").click()
-        await expect(chat.page.locator("#text")).to_have_value(f"{handle} j{joke_id}")
+        await expect(chat.page.locator("#text")).to_have_value(f"{handle} {ref}")
         assert env.count("votes") == 0  # sharing is no vote
 
         await chat.page.locator("#text").fill("")
@@ -40,4 +42,4 @@ async def test_share_buttons_type_the_inline_query(env: RunningBot) -> None:
         listing = chat.bot_row_with("Тебе понравилось (1)")
         await expect(listing.locator(".bubble")).to_contain_text("стр. 1/1")
         await chat.button(listing, "📤 1").click()
-        await expect(chat.page.locator("#text")).to_have_value(f"{handle} j{joke_id}")
+        await expect(chat.page.locator("#text")).to_have_value(f"{handle} {ref}")

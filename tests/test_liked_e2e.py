@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.shared_jokes import ShareLinks
 from local_telegram.records import ChatMessage
-from tests.bot_harness import RunningBot, make_settings, running_bot
+from tests.bot_harness import TOKEN, RunningBot, make_settings, running_bot
 from tests.local_api import LocalBotApi
 
 USER = 601
 OTHER = 602
 GROUP = -100601
 WORDS = ["Кот", "Пёс", "Доктор", "Школа", "Молоко", "Штирлиц", "Колобок"]
+LINKS = ShareLinks.from_secret(TOKEN)  # what the test bot signs with: no SHARE_SECRET set
 
 
 @pytest.fixture
@@ -95,8 +97,8 @@ async def test_seven_likes_page_forward_back_and_stale_buttons(env: RunningBot) 
     shares = first.inline_keyboard[0]
     assert [b["text"] for b in shares] == [f"📤 {n}" for n in range(1, 6)]
     assert [b["switch_inline_query"] for b in shares] == [
-        f"j{joke_id(env, j)}" for j in newest_first[:5]
-    ]
+        j.button("📤 Поделиться")["switch_inline_query"] for j in newest_first[:5]
+    ] == [LINKS.ref(joke_id(env, j)) for j in newest_first[:5]]
     assert first.button_texts[-1] == "▶️"
 
     stored = votes(env)

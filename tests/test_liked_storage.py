@@ -1,5 +1,6 @@
-"""storage.favourites against a real, migrated SQLite file, and the `j<id>` references of
-bot/shared_jokes.py (the inline handler's and the deep links' way to a joke)."""
+"""storage.favourites against a real, migrated SQLite file, and the signed `j<id>_<sig>`
+references of bot/shared_jokes.py (the inline handler's and the deep links' way to a joke);
+tests/test_share_links.py covers the signatures themselves."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import storage
-from bot.shared_jokes import joke_ref, parse_joke_ref, shared_joke
+from bot.shared_jokes import ShareLinks
 
 ME, SOMEONE = 7, 8
+LINKS = ShareLinks.from_secret("100000:storage-test-token")
 
 
 @pytest.fixture
@@ -84,24 +86,32 @@ async def test_joke_by_id_and_shared_references(sessions) -> None:
         assert await storage.joke_by_id(session, joke_id + 1) is None
         assert await storage.joke_by_id(session, 2**63) is None
         assert await storage.joke_by_id(session, 0) is None
-        found = await shared_joke(session, f" {joke_ref(joke_id)} ")
+        found = await LINKS.joke(session, f" {LINKS.ref(joke_id)} ")
         assert found is not None and found.id == joke_id
-        assert await shared_joke(session, f"j{joke_id + 1}") is None
-        for bad in (None, "", "j", "12", f"j{joke_id}x", "j-1", "j0", "j01", f"x{joke_id}"):
-            assert await shared_joke(session, bad) is None, bad
+        assert await LINKS.joke(session, LINKS.ref(joke_id + 1)) is None  # signed, no such joke
+        sig = LINKS.seal(joke_id)
+        for bad in (
+            None, "", "j", "12", f"j{joke_id}x", "j-1", "j0", "j01", f"x{joke_id}",
+            f"j{joke_id}",  # guessed: unsigned
+            f"j{joke_id}_", f"j{joke_id}_{sig}x", f"j0{joke_id}_{sig}", f"{joke_id}_{sig}",
+        ):
+            assert await LINKS.joke(session, bad) is None, bad
     async with sessions() as session:
         assert await storage.delete_joke(session, joke_id)
-        assert await shared_joke(session, joke_ref(joke_id)) is None
+        assert await LINKS.joke(session, LINKS.ref(joke_id)) is None
 
 
 def test_parse_joke_ref() -> None:
-    assert joke_ref(12) == "j12"
-    assert parse_joke_ref("j12") == 12 and parse_joke_ref("J12") == 12
-    assert parse_joke_ref(f"j{2**63 - 1}") == 2**63 - 1
-    assert parse_joke_ref(f"j{2**63}") is None
-    assert parse_joke_ref("j" + "9" * 30) is None
-    assert parse_joke_ref("j１２") is None  # fullwidth digits are not an id
-    assert parse_joke_ref("j12 j13") is None
+    def signed(joke_id: int, prefix: str = "j") -> str:
+        return f"{prefix}{joke_id}_{LINKS.seal(joke_id)}"
+
+    assert LINKS.ref(12) == signed(12)
+    assert LINKS.parse(signed(12)) == 12 and LINKS.parse(signed(12, "J")) == 12
+    assert LINKS.parse(signed(2**63 - 1)) == 2**63 - 1
+    assert LINKS.parse(signed(2**63)) is None
+    assert LINKS.parse(signed(int("9" * 30))) is None
+    assert LINKS.parse(f"j１２_{LINKS.seal(12)}") is None  # fullwidth digits are not an id
+    assert LINKS.parse(f"{signed(12)} {signed(13)}") is None
 
 
 async def test_a_page_of_the_longest_jokes_fits_one_message(sessions) -> None:
@@ -110,12 +120,12 @@ async def test_a_page_of_the_longest_jokes_fits_one_message(sessions) -> None:
     for n in range(PAGE_SIZE + 1):
         await vote(sessions, await new_joke(sessions, f"Шутка{n} " + "ха" * 500), ME, 1)
     async with sessions() as session:
-        text, markup, page = await render_page(session, ME, 1)
+        text, markup, page = await render_page(session, ME, 1, LINKS)
         assert page == 1 and len(text) <= 4096 and text.count("…") == PAGE_SIZE
         assert text.startswith(f"Тебе понравилось ({PAGE_SIZE + 1}) — стр. 1/2:")
         assert [b.text for b in markup.inline_keyboard[-1]] == ["▶️"]
-        text, markup, page = await render_page(session, ME, 99)  # past the end: the last page
+        text, markup, page = await render_page(session, ME, 99, LINKS)  # past the end: last
         assert page == 2 and "6. Шутка0 " in text
         assert [b.text for b in markup.inline_keyboard[-1]] == ["◀️"]
-        _, _, page = await render_page(session, 999, 3)
+        _, _, page = await render_page(session, 999, 3, LINKS)
         assert page == 0

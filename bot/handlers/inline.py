@@ -9,7 +9,9 @@ method. Each result's title names the method that wrote it.
 
 Handlers are tried in order, and only the last one writes, so the cheap answers never count
 against the user's limits:
-1. a share query `j<id>` (the 📤 button types it) offers that stored joke;
+1. a share query `j<id>_<sig>` (the 📤 button types it) offers that stored joke; anything
+   shaped like one but not signed by this bot (`bot/shared_jokes.py`) gets the missing-joke
+   hint, so a guessed `j12` neither reads a joke nor starts a draw;
 2. an empty, over-long, letterless or markup query gets a hint (`bot/inline_replies.py`);
 3. an answer given a few seconds ago for the same word is given again (`bot/inline_offers.py`);
 4. otherwise jokes are drawn, under the same limits as in chats: one request in flight and a rate
@@ -38,7 +40,7 @@ from bot.inline_offers import OFFER_SIZE, Offer, OfferCache, OfferedItem, distin
 from bot.inline_offers import offer_results as results_of
 from bot.inline_replies import STATIC_HINT_CACHE_S, answer_hint, answer_inline
 from bot.joke_teller import JokeTeller
-from bot.shared_jokes import parse_joke_ref
+from bot.shared_jokes import ShareLinks, looks_like_ref
 from bot.validation import check_prompt, clean_prompt
 from generation.types import GenerationBusy, GenerationError, GenerationRequest, Joke
 from settings import Settings
@@ -116,14 +118,16 @@ class InlineMode:
     async def share(
         self,
         query: InlineQuery,
-        joke_id: int,
         session: AsyncSession,
         teller: JokeTeller,
         settings: Settings,
+        share_links: ShareLinks,
     ) -> None:
-        """The joke a 📤 button names, ready to post with its current counts."""
+        """The joke a 📤 button names, ready to post with its current counts; a reference this
+        bot did not sign is answered like a missing joke."""
+        joke_id = share_links.parse(query.query)
         try:
-            card = await storage.joke_by_id(session, joke_id)
+            card = None if joke_id is None else await storage.joke_by_id(session, joke_id)
         except storage.StorageError as error:
             teller.incidents.failed(f"read joke {joke_id}", error)
             await answer_hint(query, texts.DATABASE_BUSY)
@@ -134,7 +138,8 @@ class InlineMode:
         item = OfferedItem(
             card.id, card.text, teller.display_name(card.method), card.likes, card.dislikes
         )
-        results = results_of(Offer(card.prompt, (item,)), title=texts.INLINE_SHARED_TITLE)
+        offer = Offer(card.prompt, (item,))
+        results = results_of(offer, share_links, title=texts.INLINE_SHARED_TITLE)
         await answer_inline(query, results, cache_time=settings.inline_cache_s)
 
     async def cached_offer(
@@ -155,8 +160,11 @@ class InlineMode:
         offer = self.offers.get(query.from_user.id, method, prompt, settings.inline_cache_s)
         return {"offer": offer} if offer is not None else False
 
-    async def serve_cached(self, query: InlineQuery, offer: Offer, settings: Settings) -> None:
-        await answer_inline(query, results_of(offer), cache_time=settings.inline_cache_s)
+    async def serve_cached(
+        self, query: InlineQuery, offer: Offer, settings: Settings, share_links: ShareLinks
+    ) -> None:
+        results = results_of(offer, share_links)
+        await answer_inline(query, results, cache_time=settings.inline_cache_s)
 
     async def offer_jokes(
         self,
@@ -164,6 +172,7 @@ class InlineMode:
         session: AsyncSession,
         teller: JokeTeller,
         settings: Settings,
+        share_links: ShareLinks,
     ) -> None:
         """Draw, store as offered, answer; every failure ends in a hint."""
         user_id = query.from_user.id
@@ -198,7 +207,8 @@ class InlineMode:
         )
         offer = Offer(prompt, items)
         self.offers.put(user_id, method, offer)
-        await answer_inline(query, results_of(offer), cache_time=settings.inline_cache_s)
+        results = results_of(offer, share_links)
+        await answer_inline(query, results, cache_time=settings.inline_cache_s)
 
     async def _draw(
         self,
@@ -251,7 +261,7 @@ class InlineMode:
 def build_router() -> Router:
     mode = InlineMode()
     router = Router(name="inline")
-    router.inline_query.register(mode.share, F.query.func(parse_joke_ref).as_("joke_id"))
+    router.inline_query.register(mode.share, F.query.func(looks_like_ref))
     router.inline_query.register(mode.hint, query_hint)
     router.inline_query.register(mode.serve_cached, mode.cached_offer)
     router.inline_query.register(mode.offer_jokes, flags=GENERATION)

@@ -23,6 +23,7 @@ from bot import texts
 from bot.callbacks import LikedPageCb
 from bot.keyboards import liked_keyboard
 from bot.replies import answer_query, edit_message
+from bot.shared_jokes import ShareLinks
 
 PAGE_SIZE = 5
 ITEM_CHARS = 700  # a full page stays under Telegram's 4096 even with the longest jokes
@@ -34,7 +35,7 @@ def _clip(text: str) -> str:
 
 
 async def render_page(
-    session: AsyncSession, owner: int, requested: int
+    session: AsyncSession, owner: int, requested: int, links: ShareLinks
 ) -> tuple[str, InlineKeyboardMarkup, int]:
     """The text and keyboard of page `requested` of `owner`'s list, or of its last page when
     the list is shorter now; the page shown comes third (0: the list is empty)."""
@@ -53,12 +54,12 @@ async def render_page(
         )
         for (place, _), joke in zip(places, jokes, strict=True)
     ]
-    return "\n\n".join(parts), liked_keyboard(owner, places, page, pages), page
+    return "\n\n".join(parts), liked_keyboard(owner, places, page, pages, links), page
 
 
-async def liked(message: Message, session: AsyncSession) -> None:
+async def liked(message: Message, session: AsyncSession, share_links: ShareLinks) -> None:
     assert message.from_user is not None
-    text, markup, _ = await render_page(session, message.from_user.id, 1)
+    text, markup, _ = await render_page(session, message.from_user.id, 1, share_links)
     await message.answer(text, reply_markup=markup if markup.inline_keyboard else None)
 
 
@@ -67,12 +68,15 @@ async def turn_page(
     callback_data: LikedPageCb,
     message: MaybeInaccessibleMessage,
     session: AsyncSession,
+    share_links: ShareLinks,
     bot: Bot,
 ) -> None:
     if query.from_user.id != callback_data.owner:
         await answer_query(query, texts.LIKED_NOT_YOURS, alert=True)
         return
-    text, markup, page = await render_page(session, callback_data.owner, callback_data.page)
+    text, markup, page = await render_page(
+        session, callback_data.owner, callback_data.page, share_links
+    )
     await session.close()
     moved = 0 < page != callback_data.page  # the list got shorter since the button was made
     await answer_query(query, texts.LIKED_PAGE_GONE if moved else None)

@@ -1,11 +1,13 @@
-"""A joke opened from a shared link (`t.me/bot?start=j12`), in the opener's private chat.
+"""A joke opened from a shared link (`t.me/bot?start=j12_<sig>`), in the opener's private chat.
 
 It comes with its buttons: 👍/👎, 📤 and ⚙️. Its votes count as usual: they are the opener's
 votes on that joke (a 👍 puts it in their /liked). They carry their own callback data
 (`SharedVoteCb`) because the joke belongs to another chat, which the ordinary vote handler
-refuses on purpose; allowing it here gives nothing away, since a link opens any joke in anyone's
-private chat anyway. Such a press is taken only in a private chat and only from its owner
-(Telegram delivers no other; forged ones get an alert and change nothing).
+refuses on purpose. Allowing it here gives nothing away only because the buttons carry the
+link's signature (`bot/shared_jokes.py`): whoever can press them could open the link anyway,
+while a forged press on a joke whose link they were never given is answered like a missing joke.
+Such a press is taken only in a private chat and only from its owner (Telegram delivers no
+other; forged ones get an alert and change nothing).
 
 There is no 🔁 Ещё: this chat has no runners-up of the joke's draw, and a fresh beam-search draw
 for the same word would most likely repeat the very joke shown.
@@ -24,12 +26,15 @@ from bot.callbacks import SharedVoteCb
 from bot.joke_teller import JokeTeller
 from bot.keyboards import joke_keyboard
 from bot.replies import answer_query, edit_keyboard
+from bot.shared_jokes import ShareLinks
 
 
-async def send_shared(message: Message, joke: storage.JokeCard, teller: JokeTeller) -> None:
+async def send_shared(
+    message: Message, joke: storage.JokeCard, teller: JokeTeller, links: ShareLinks
+) -> None:
     """Show a shared joke with its current counts and the shared-view buttons."""
     method = teller.display_name(joke.method)
-    markup = joke_keyboard(joke.id, joke.likes, joke.dislikes, method, shared=True)
+    markup = joke_keyboard(joke.id, joke.likes, joke.dislikes, method, links, shared=True)
     await message.answer(joke.text, reply_markup=markup)
 
 
@@ -50,10 +55,14 @@ async def shared_vote(
     message: MaybeInaccessibleMessage,
     session: AsyncSession,
     teller: JokeTeller,
+    share_links: ShareLinks,
     bot: Bot,
 ) -> None:
     """Stored first, then thanked, then the counts updated (as `bot/handlers/votes.py`)."""
     if await _refused(query, message):
+        return
+    if not share_links.verify(callback_data.joke_id, callback_data.sig):
+        await answer_query(query, texts.NOT_FOUND, alert=True)  # as a missing joke: no hint
         return
     try:
         joke = await storage.get_joke(session, callback_data.joke_id)
@@ -73,8 +82,9 @@ async def shared_vote(
     teller.incidents.succeeded()
     await session.close()
     await answer_query(query, texts.VOTE_THANKS if tally.user_vote else texts.VOTE_REMOVED)
+    method = teller.display_name(method)
     markup = joke_keyboard(
-        callback_data.joke_id, tally.likes, tally.dislikes, teller.display_name(method), shared=True
+        callback_data.joke_id, tally.likes, tally.dislikes, method, share_links, shared=True
     )
     await edit_keyboard(bot, message, markup)
 

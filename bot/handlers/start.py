@@ -1,7 +1,8 @@
-"""/start and /help; /start with a deep link (`t.me/bot?start=j12`) opens a shared joke.
+"""/start and /help; /start with a deep link (`t.me/bot?start=j12_<sig>`) opens a shared joke.
 
-A link to a joke that is gone, or a payload that names none, gets a word why and the usual
-greeting; nothing is stored then but the usual user row.
+A link to a joke that is gone, or a payload that names none (a guessed `j12` or a forged
+signature included: `bot/shared_jokes.py`), gets a word why and the usual greeting; nothing is
+stored then but the usual user row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot import texts
 from bot.handlers.shared import send_shared
 from bot.joke_teller import JokeTeller
 from bot.keyboards import method_keyboard
-from bot.shared_jokes import parse_joke_ref, shared_joke
+from bot.shared_jokes import ShareLinks
 from settings import Settings
 
 
@@ -33,17 +34,21 @@ async def start(message: Message, session: AsyncSession, teller: JokeTeller) -> 
 
 
 async def start_shared(
-    message: Message, command: CommandObject, session: AsyncSession, teller: JokeTeller
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    teller: JokeTeller,
+    share_links: ShareLinks,
 ) -> None:
     assert message.from_user is not None
-    joke = await shared_joke(session, command.args)
+    joke = await share_links.joke(session, command.args)
     if joke is None:
-        gone = parse_joke_ref(command.args) is not None
+        gone = share_links.parse(command.args) is not None  # signed by us, so it existed
         await message.answer(texts.SHARED_NOT_FOUND if gone else texts.SHARED_BAD_LINK)
         await start(message, session, teller)
         return
     await storage.touch_user(session, message.from_user.id)
-    await send_shared(message, joke, teller)
+    await send_shared(message, joke, teller, share_links)
 
 
 async def help_(message: Message, settings: Settings) -> None:

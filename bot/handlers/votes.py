@@ -13,9 +13,15 @@ without thanks, never thanked without being stored. A failed write is answered w
 Jokes posted through inline mode (bot/handlers/inline.py) live in chats the bot does not know:
 their presses carry an `inline_message_id` and no message, and every press on an existing joke
 counts, whoever makes it: the chat is unknown, so there is no owner to check, and a joke can be
-shown in several such messages (shared with 📤), so the message cannot be checked either. The
-first vote on a joke offered inline but not reported as picked (Telegram reports picks only with
-inline feedback on) marks it picked: the message exists, so someone posted it.
+shown in several such messages (shared with 📤), so the message cannot be checked either. What
+is checked instead is the joke id's signature in the button (`InlineVoteCb`, signed like a
+share link, `bot/shared_jokes.py`): a modified client can send any callback data, and a forged
+press naming another joke would list that joke in the forger's /liked and put its starting word
+into the 🔁 they see. A wrong signature is answered like a missing joke (as the shared view
+does) before anything is read or stored; old unsigned data (`v:<id>:<value>`) under an inline
+message matches no handler here and is a stale button. The first vote on a joke offered inline
+but not reported as picked (Telegram reports picks only with inline feedback on) marks it
+picked: the message exists, so someone posted it.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
 from bot import texts
-from bot.callbacks import VoteCb
+from bot.callbacks import InlineVoteCb, VoteCb
 from bot.inline_replies import edit_inline_keyboard
 from bot.joke_teller import JokeTeller
 from bot.keyboards import inline_joke_keyboard, joke_keyboard
 from bot.replies import answer_query, edit_keyboard
+from bot.shared_jokes import ShareLinks
 
 
 async def vote(
@@ -40,6 +47,7 @@ async def vote(
     message: MaybeInaccessibleMessage,
     session: AsyncSession,
     teller: JokeTeller,
+    share_links: ShareLinks,
     bot: Bot,
 ) -> None:
     try:
@@ -58,22 +66,24 @@ async def vote(
     joke_id, method = joke.id, joke.method
     tally = await _record(query, callback_data.value, joke_id, session, teller)
     if tally is not None:
-        await edit_keyboard(
-            bot,
-            message,
-            joke_keyboard(joke_id, tally.likes, tally.dislikes, teller.display_name(method)),
-        )
+        method = teller.display_name(method)
+        markup = joke_keyboard(joke_id, tally.likes, tally.dislikes, method, share_links)
+        await edit_keyboard(bot, message, markup)
 
 
 async def vote_inline(
     query: CallbackQuery,
-    callback_data: VoteCb,
+    callback_data: InlineVoteCb,
     inline_message_id: str,
     session: AsyncSession,
     teller: JokeTeller,
+    share_links: ShareLinks,
     bot: Bot,
 ) -> None:
     """A press under a joke posted through inline mode (see the module's docstring)."""
+    if not share_links.verify(callback_data.joke_id, callback_data.sig):
+        await answer_query(query, texts.NOT_FOUND, alert=True)  # as a missing joke: no hint
+        return
     try:
         joke = await storage.get_joke(session, callback_data.joke_id)
         if joke is not None and joke.inline_chosen is False:
@@ -88,7 +98,7 @@ async def vote_inline(
     joke_id, prompt = joke.id, joke.prompt
     tally = await _record(query, callback_data.value, joke_id, session, teller)
     if tally is not None:
-        markup = inline_joke_keyboard(joke_id, tally.likes, tally.dislikes, prompt)
+        markup = inline_joke_keyboard(joke_id, tally.likes, tally.dislikes, prompt, share_links)
         await edit_inline_keyboard(bot, inline_message_id, markup)
 
 
@@ -121,7 +131,7 @@ def build_router() -> Router:
     )
     router.callback_query.register(
         vote_inline,
-        VoteCb.filter(F.value.in_({1, -1})),
+        InlineVoteCb.filter(F.value.in_({1, -1})),
         F.inline_message_id.as_("inline_message_id"),
     )
     return router
