@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     # Telegram
     bot_token: SecretStr | None = None
+    # signs shared-joke links (bot/shared_jokes.py); unset: derived from BOT_TOKEN. Changing it
+    # (or the token, while it is unset) invalidates every link given out before. Never logged.
+    share_secret: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     # Generation: decoding presets
     gpt_max_length: int = 20  # tokens in all, prompt included, as the original project had it
     gpt_max_new_tokens: int = 48  # for our own model, whose tokens are short; 0: use max_length
-    gpt_num_beams: int = 10
+    gpt_num_beams: int = 6
     gpt_temperature: float = 0.6
     gpt_top_p: float = 0.9
     diffuseq_steps: int = 10
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
     # Generation: best of N (generation/selection.py): candidates drawn per joke, the reader's
     # checks (dictionary, copies) and the judge that ranks what passes
     best_of_n: bool = True
-    gpt_candidates: int = Field(default=10, ge=1)
+    gpt_candidates: int = Field(default=6, ge=1)
     gpt_sample_candidates: int = Field(default=6, ge=1)
     diffuseq_candidates: int = Field(default=4, ge=1)
     judge_weight: float = Field(default=0.85, ge=0.0, le=1.0)  # the judge vs the GPT's fluency

@@ -12,7 +12,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from settings import DEFAULT_DIFFUSEQ_MODEL, DEFAULT_GPT_MODEL, ROOT
+from settings import DEFAULT_DIFFUSEQ_MODEL, DEFAULT_GPT_MODEL, ROOT, Settings
 from tests.bot_harness import TOKEN
 from tests.local_api import LocalBotApi
 from tests.webchat_browser import ChatPage, chat_bot, launch_browser
@@ -29,8 +29,8 @@ async def shoot(out: Path, width: int, height: int, words: list[str]) -> Path:
         with tempfile.TemporaryDirectory() as folder:
             shipped = {  # the shipped models, decoded as the bot's defaults do
                 "diffuseq_model": DEFAULT_DIFFUSEQ_MODEL,
-                "gpt_num_beams": 10,
-                "gpt_max_new_tokens": 48,
+                "gpt_num_beams": Settings.model_fields["gpt_num_beams"].default,
+                "gpt_max_new_tokens": Settings.model_fields["gpt_max_new_tokens"].default,
                 "torch_threads": 0,
             }
             async with (

@@ -121,7 +121,7 @@ def test_list_methods(cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
     assert main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["gpt", "gpt-sample"]
-    assert json.loads(lines[0].split("\t")[2])["num_beams"] == 10
+    assert json.loads(lines[0].split("\t")[2])["num_beams"] == 6
 
 
 def test_missing_model_folder_is_a_clear_error(

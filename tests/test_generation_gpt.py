@@ -26,8 +26,11 @@ def backend(tiny_gpt_dir: Path) -> GptBackend:
     return GptBackend.from_pretrained(tiny_gpt_dir, threads=1)
 
 
-def test_presets_match_the_original_project() -> None:
-    assert BEAM["num_beams"] == 10
+def test_presets_are_the_original_projects_but_for_the_measured_changes() -> None:
+    # the original searched 10 beams; 6 are as often fit to show and keep a joke under half a
+    # second (docs/BENCHMARKS.md, "Best of N"); GPT_NUM_BEAMS=10 restores the original's
+    assert BEAM["num_beams"] == 6
+    assert GenerationConfig.defaults(gpt_num_beams=10).gpt_num_beams == 10
     assert BEAM["do_sample"] is False
     assert BEAM["no_repeat_ngram_size"] == 2
     assert SAMPLE["do_sample"] is True

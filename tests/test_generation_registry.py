@@ -40,7 +40,7 @@ def test_build_registry_from_settings_lists_methods_in_order(tmp_path: Path) -> 
     infos = registry.methods()
     assert [i.name for i in infos] == ["gpt", "gpt-sample"]  # no DiffuSeq folder: not offered
     assert [i.display_name for i in infos] == ["GPT", "GPT (sampling)"]
-    assert infos[0].params["num_beams"] == 10 and infos[0].params["do_sample"] is False
+    assert infos[0].params["num_beams"] == 6 and infos[0].params["do_sample"] is False
     assert registry.method("gpt").deterministic and not registry.method("gpt-sample").deterministic
     assert not registry.is_loaded("gpt")  # nothing is loaded while building
 

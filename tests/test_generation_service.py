@@ -260,7 +260,7 @@ async def test_real_gpt_presets_and_seeds_through_the_service(
     service = await make_service(gpt_registry, batch_window_ms=50, torch_threads=1)
     (beam,) = await service.generate(GenerationRequest("Молоко", "gpt"))
     assert beam.text.startswith("Молоко")
-    assert beam.params["num_beams"] == 10 and beam.params["do_sample"] is False
+    assert beam.params["num_beams"] == 6 and beam.params["do_sample"] is False
     alone = await service.generate(GenerationRequest("Молоко", "gpt-sample", seed=42))
     batched = await asyncio.gather(
         service.generate(GenerationRequest("Кот сказал", "gpt-sample", seed=1, count=2)),
