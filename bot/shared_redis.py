@@ -19,7 +19,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from bot.shared_state import (
-    IN_FLIGHT_LEASE_S,
     WARNED_TTL_S,
     Admission,
     SharedState,
@@ -54,8 +53,12 @@ def _ms(seconds: float) -> int:
 class RedisState(SharedState):
     shared = True
 
-    def __init__(self, url: str, *, prefix: str = "funny-and-tochka:") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "funny-and-tochka:", lease_s: float = 50.0
+    ) -> None:
+        """`lease_s`: how long an admitted request holds the user's one slot at most."""
         self.prefix = prefix
+        self.lease_s = lease_s
         self.redis = Redis.from_url(
             url,
             socket_timeout=TIMEOUT_S,
@@ -73,7 +76,7 @@ class RedisState(SharedState):
         keys = self._user_keys(user_id)
         token = secrets.token_hex(8)
         rate_ms = _ms(rate_s) if rate_s > 0 else 0
-        code = await self._admit(keys=keys, args=[token, _ms(IN_FLIGHT_LEASE_S), rate_ms])
+        code = await self._admit(keys=keys, args=[token, _ms(self.lease_s), rate_ms])
         verdict = VERDICTS[int(code)]
         if verdict is not Verdict.ADMITTED:
             return Admission(verdict)

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How long an admitted request counts as in flight if its replica dies before finishing it.
-IN_FLIGHT_LEASE_S = 120.0
+#: How long an admitted request counts as in flight if its replica dies before finishing it,
+#: beyond the longest a live replica may take (the joke's timeout and the shutdown grace): a
+#: user whose request died with a SIGKILLed replica may write again soon after.
+IN_FLIGHT_MARGIN_S = 10.0
 #: How long a warning suppresses the next ones if no request is admitted meanwhile.
 WARNED_TTL_S = 600.0
 MEMORY_CAPACITY = 10_000
@@ -232,7 +234,11 @@ def shared_state(settings: Settings) -> SharedState | None:
     token = settings.token() or ""
     bot_id = token.partition(":")[0] or "bot"  # two bots may share one Redis
     return FallbackState(
-        RedisState(settings.redis_url, prefix=f"funny-and-tochka:{bot_id}:"),
+        RedisState(
+            settings.redis_url,
+            prefix=f"funny-and-tochka:{bot_id}:",
+            lease_s=settings.generation_timeout_s + settings.shutdown_grace_s + IN_FLIGHT_MARGIN_S,
+        ),
         MemoryState(),
         errors=REDIS_ERRORS,
     )

@@ -320,7 +320,7 @@ class RemoteGenerationService:
                 failure = error
         if deadline - loop.time() <= 0:
             raise GenerationTimeout(f"no joke within {limit:g} s")
-        if failure is None and busy:
+        if busy:  # a busy replica will serve soon: "busy" says so better than an apology
             raise GenerationBusy("; ".join(busy))
         raise GenerationError(f"no generation server could serve the request: {failure}") from (
             failure

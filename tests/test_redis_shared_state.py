@@ -51,6 +51,36 @@ async def test_concurrent_requests_of_one_user_admit_exactly_one(replicas) -> No
     assert sum(v.admitted for v in verdicts) == 1
 
 
+async def test_a_request_whose_replica_died_frees_the_user_after_the_lease(
+    redis_server: RedisServer,
+) -> None:
+    dying = RedisState(redis_server.url, prefix="lease:", lease_s=0.5)
+    other = RedisState(redis_server.url, prefix="lease:", lease_s=0.5)
+    try:
+        assert (await dying.admit(USER, 0)).admitted  # never released: its replica was killed
+        assert (await other.admit(USER, 0)).verdict is Verdict.IN_FLIGHT
+        await asyncio.sleep(0.6)
+        later = await other.admit(USER, 0)
+        assert later.admitted
+        await later.release()
+    finally:
+        await dying.close()
+        await other.close()
+
+
+def test_the_lease_outlasts_a_live_request_by_a_margin_only() -> None:
+    from bot.shared_state import IN_FLIGHT_MARGIN_S, shared_state
+    from settings import Settings
+
+    settings = Settings(
+        _env_file=None, redis_url="redis://127.0.0.1:9/0", generation_timeout_s=20,
+        shutdown_grace_s=5,
+    )  # fmt: skip
+    state = shared_state(settings)
+    assert state is not None
+    assert state.primary.lease_s == 20 + 5 + IN_FLIGHT_MARGIN_S
+
+
 async def test_one_warning_per_burst_across_replicas(replicas) -> None:
     a, b = replicas
     assert await a.warn_once(USER) and not await b.warn_once(USER)
