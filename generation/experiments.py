@@ -10,12 +10,19 @@ Here is the registry's side: an arm whose folder is the method's own model is th
 any other folder gets a backend of its own and an unlisted method (`gpt[B]`) on it, loaded with
 the method it is a version of. Folders are local: an experiment compares versions, and only a
 local folder has one (generation/versions.py).
+
+A version folder with a `judge/` subfolder (what `python -m generation.tune` writes: the judge
+retrained on the votes, for that GPT) brings its judge along: best of N ranks that version's
+candidates with it (`own_judges`, generation/selection.py). Serving a tuned model means serving
+what was tuned with it; the shared judge would even refuse to read a tuned GPT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generation.config import GenerationConfig
 from generation.registry import (
@@ -29,6 +36,8 @@ from generation.registry import (
 from generation.types import GenerationError, UnknownMethod
 
 ARMS = ("A", "B")
+#: the subfolder of a version folder that holds its own judge (generation/tune writes it)
+JUDGE_DIR = "judge"
 #: methods whose model comes from a folder, so that a second folder is a second version
 METHODS = (GPT, GPT_SAMPLE, DIFFUSEQ)
 #: their backends: the config field that names the folder, and the loader
@@ -135,6 +144,24 @@ def add_arms(
     return registry.experiment
 
 
+def own_judges(registry: MethodRegistry) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """{backend key: (judge folder, getter of that backend)} for the running experiment's
+    versions whose folder has a `judge/` subfolder (a version served as the method itself keeps
+    the method's judge, JUDGE_MODEL)."""
+    running = registry.experiment
+    if running is None:
+        return {}
+    found: dict[str, tuple[str, Callable[[], Any]]] = {}
+    for arm, folder in zip(ARMS, running.experiment.folders, strict=True):
+        name = running.methods[arm]
+        judge = Path(folder).expanduser() / JUDGE_DIR
+        if name == running.method or not judge.is_dir():
+            continue
+        key = registry.method(name).backend_key
+        found[key] = (str(judge), lambda name=name: registry.backend(name))
+    return found
+
+
 def _own_tokenizer(field: str, folder: str) -> dict[str, None]:
     """A GPT folder with a tokenizer of its own uses it, not GPT_TOKENIZER (the method's)."""
     if field != "gpt_model":
@@ -147,10 +174,12 @@ def _own_tokenizer(field: str, folder: str) -> dict[str, None]:
 
 __all__ = [
     "ARMS",
+    "JUDGE_DIR",
     "METHODS",
     "Experiment",
     "ExperimentArms",
     "add_arms",
     "check_experiment",
+    "own_judges",
     "parse_experiment",
 ]

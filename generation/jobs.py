@@ -125,7 +125,7 @@ def rank_draw(
     job may (`Job.may_redraw`); the last draw falls back to the first clean copy found."""
     if selector is None or not selector.active:
         return [Ranked(candidate) for candidate in distinct(candidates)]
-    ranked = selector.rank(job.prompt, candidates)
+    ranked = selector.rank(job.prompt, candidates, job.method.backend_key)
     if job.may_redraw and all(item.copied for item in ranked):
         log.info("nothing acceptable for %r (%s); drawing again", job.prompt, job.method.name)
         job.fallback = job.fallback or ranked  # the first clean copy found, if any

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,14 @@ class Selector:
         gpt: Callable[[], Any] | None = None,
         checker: Any = None,
         judge: Any = None,
+        own_judges: Mapping[str, tuple[str | Path, Callable[[], Any]]] | None = None,
     ) -> None:
         """`gpt`: returns the loaded GPT backend the judge reads (called in `load`). `checker`
-        and `judge`: ready-made parts (both given: active at once, `load` keeps them)."""
+        and `judge`: ready-made parts (both given: active at once, `load` keeps them).
+        `own_judges`: {backend key: (judge folder, its GPT backend getter)} for model versions
+        that come with a judge of their own (an experiment's tuned arm, generation/experiments.py):
+        their candidates are ranked by it, since it learnt what that version's users liked and
+        reads that version's GPT; one that cannot be loaded leaves them to the default judge."""
         if not 0.0 <= judge_weight <= 1.0:
             raise ValueError("judge_weight must be between 0 and 1")
         self.checks_folder = checks_folder
@@ -103,6 +108,8 @@ class Selector:
         self._gpt = gpt
         self.checker: Any = checker
         self.judge: Any = judge
+        self.own_judge_folders = dict(own_judges or {})
+        self.own_judges: dict[str, Any] = {}  # backend key -> its loaded judge
         self.problem: str | None = None if self.active else "not loaded yet"
 
     @property
@@ -113,6 +120,14 @@ class Selector:
     def judge_version(self) -> str | None:
         return getattr(self.judge, "version", None) if self.active else None
 
+    def judge_for(self, backend: str | None = None) -> Any:
+        """The judge that ranks `backend`'s candidates: its own, else the default one."""
+        return self.own_judges.get(backend or "", self.judge)
+
+    def version_for(self, backend: str | None = None) -> str | None:
+        """The version of the judge that ranks `backend`'s candidates (None while inactive)."""
+        return getattr(self.judge_for(backend), "version", None) if self.active else None
+
     @property
     def copy_index(self) -> Any:
         """The training jokes' copy index while the checks are on (beam search avoids it)."""
@@ -122,13 +137,15 @@ class Selector:
     def status(self) -> str:
         """One line for operators: what picks the jokes now."""
         if self.active:
-            return f"best of N, {self.judge_version}"
+            own = "".join(f"; {key}: {j.version}" for key, j in sorted(self.own_judges.items()))
+            return f"best of N, {self.judge_version}{own}"
         return f"one candidate per joke ({self.problem})"
 
     def load(self) -> bool:
         """Load the checks and the judge (worker thread); False, with one log line, if either
         cannot be loaded. Never raises: the bot works without them."""
         if self.active:
+            self._load_own_judges()
             return True
         try:
             from generation.checks import JokeChecker
@@ -145,10 +162,34 @@ class Selector:
             return False
         self.checker, self.judge, self.problem = checker, judge, None
         log.info("best of N on: checks from %s, %s", self.checks_folder, judge.version)
+        self._load_own_judges()
         return True
 
-    def rank(self, prompt: str, candidates: Sequence[Candidate]) -> list[Ranked]:
+    def _load_own_judges(self) -> None:
+        from generation.judge import Judge
+
+        for key, (folder, gpt) in self.own_judge_folders.items():
+            if key in self.own_judges:
+                continue
+            try:
+                self.own_judges[key] = Judge.load(folder, gpt=gpt())
+            except Exception as error:  # that version's jokes are still ranked, by the default
+                log.warning(
+                    "%s's own judge in %s could not be loaded (%s: %s); the default judge "
+                    "ranks its candidates",
+                    key,
+                    folder,
+                    type(error).__name__,
+                    error,
+                )
+                continue
+            log.info("%s ranked by its own judge, %s", key, self.own_judges[key].version)
+
+    def rank(
+        self, prompt: str, candidates: Sequence[Candidate], backend: str | None = None
+    ) -> list[Ranked]:
         """Candidates worth showing, best first; [] when none is (the caller draws again).
+        `backend`: the key of the model that drew them (picks its own judge, if it has one).
 
         Inactive: every candidate, in draw order, as the post-processor left them. A fault in the
         checks or the judge costs no joke: the draw is shown unchecked (checks failed) or in draw
@@ -163,17 +204,20 @@ class Selector:
             log.warning("the checks failed for %r, showing the draw unchecked: %r", prompt, error)
             return [Ranked(candidate) for candidate in unique]
         good = [c for c, v in zip(unique, verdicts, strict=True) if v.clean and not v.copied]
+        judge = self.judge_for(backend)
         if good:
-            return self._by_judge(good, copied=False)
+            return self._by_judge(judge, good, copied=False)
         clean = [c for c, v in zip(unique, verdicts, strict=True) if v.clean]
-        return self._by_judge(clean, copied=True)[:1]
+        return self._by_judge(judge, clean, copied=True)[:1]
 
-    def _by_judge(self, candidates: Sequence[Candidate], *, copied: bool) -> list[Ranked]:
+    def _by_judge(
+        self, judge: Any, candidates: Sequence[Candidate], *, copied: bool
+    ) -> list[Ranked]:
         if not candidates:
             return []
         try:
             with one_torch_thread():
-                scores = self.judge.score([c.text for c in candidates])
+                scores = judge.score([c.text for c in candidates])
         except Exception as error:
             log.warning("the judge failed, showing checked jokes in draw order: %r", error)
             return [Ranked(candidate, copied=copied) for candidate in candidates]

@@ -31,6 +31,7 @@ from typing import Any
 
 from generation.admission import ADMIT_FRACTION
 from generation.config import GenerationConfig
+from generation.experiments import own_judges
 from generation.jobs import Job, row_seeds, settle
 from generation.lookup import look_up
 from generation.openmp import prefer_sleeping_openmp_threads
@@ -131,6 +132,7 @@ class GenerationService:
                 config.judge_model,
                 judge_weight=config.judge_weight,
                 gpt=lambda: registry.backend(GPT),
+                own_judges=own_judges(registry),
             )
         return cls(registry, **{**kwargs, **overrides})
 

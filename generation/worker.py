@@ -243,7 +243,8 @@ class Worker:
             job.redraw()
             return False
         active = self.selector is not None and self.selector.active
-        version = self.selector.judge_version if active and self.selector else None
+        backend = job.method.backend_key
+        version = self.selector.version_for(backend) if active and self.selector else None
         model_id = self.registry.backend(job.method.name).model_id
         jokes = jokes_of(job, ranked, model_id, version)
         if jokes:
