@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from generation.experiments import ARMS, ExperimentArms
 from generation.registry import MethodRegistry
@@ -47,6 +48,23 @@ class ArmJoke(Joke):
 def arm_joke(joke: Joke, *, method: str, arm: str | None) -> ArmJoke:
     values = {item.name: getattr(joke, item.name) for item in fields(Joke)}
     return ArmJoke(**{**values, "method": method, "arm": arm})
+
+
+def stored_fields(joke: Joke) -> dict[str, Any]:
+    """What a joke row keeps of a served joke, as `storage.save_joke` and `storage.OfferedJoke`
+    name it: one mapping for chat and inline jokes, so both record the same provenance."""
+    return {
+        "text": joke.text,
+        "method": joke.method,
+        "model": joke.model,
+        "params": dict(joke.params),
+        "latency_ms": joke.latency_ms,
+        "candidate_rank": joke.rank,
+        "candidates": joke.candidates,
+        "judge_score": joke.judge_score,
+        "judge_version": joke.judge_version,
+        "arm": joke.arm if isinstance(joke, ArmJoke) else None,
+    }
 
 
 def failed(error: GenerationError) -> bool:

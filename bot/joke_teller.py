@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import storage
 from bot import texts
-from bot.arms import Arms
+from bot.arms import Arms, stored_fields
 from bot.classic import ClassicShelf, shown_text
 from bot.incidents import StorageIncidents
 from bot.keyboards import joke_keyboard, retry_keyboard
@@ -258,16 +258,7 @@ class JokeTeller:
                     user_id=user_id,
                     chat_id=chat_id,
                     prompt=prompt,
-                    text=joke.text,
-                    method=joke.method,
-                    model=joke.model,
-                    params=dict(joke.params),
-                    latency_ms=joke.latency_ms,
-                    candidate_rank=joke.rank,
-                    candidates=joke.candidates,
-                    judge_score=joke.judge_score,
-                    judge_version=joke.judge_version,
-                    arm=getattr(joke, "arm", None),
+                    **stored_fields(joke),
                 )
         except storage.StorageError as error:
             # unsaved, a joke's buttons would lead nowhere: say so instead of sending it

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import storage
 from bot import texts
+from bot.arms import stored_fields
 from bot.inline_offers import OFFER_SIZE, Offer, OfferCache, OfferedItem, distinct_texts
 from bot.inline_offers import offer_results as results_of
 from bot.inline_replies import STATIC_HINT_CACHE_S, answer_hint, answer_inline
@@ -92,18 +93,7 @@ def chosen_joke_id(result_id: str) -> int | None:
 
 
 def _offered(joke: Joke) -> storage.OfferedJoke:
-    return storage.OfferedJoke(
-        text=joke.text,
-        method=joke.method,
-        model=joke.model,
-        params=dict(joke.params),
-        latency_ms=joke.latency_ms,
-        candidate_rank=joke.rank,
-        candidates=joke.candidates,
-        judge_score=joke.judge_score,
-        judge_version=joke.judge_version,
-        arm=getattr(joke, "arm", None),  # set while an experiment runs (bot/arms.py)
-    )
+    return storage.OfferedJoke(**stored_fields(joke))
 
 
 class InlineMode:
