@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -63,3 +64,35 @@ async def make_service() -> AsyncIterator[Any]:
     yield make
     for service in services:
         await service.stop(grace_s=2)
+
+
+# -- the reader's checks and the judge, for end-to-end tests of best of N -----------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    clean: bool
+    copied: bool
+
+
+class AcceptAll:
+    """Checks that pass every candidate."""
+
+    def check(self, text: str, prompt: str, *, ended: bool = True) -> Verdict:
+        return Verdict(clean=True, copied=False)
+
+
+@dataclass(frozen=True)
+class Score:
+    liked: float
+    bpc: float | None
+
+
+class LongerIsFunnier:
+    """A judge that likes longer jokes: its order is easy to predict in a test."""
+
+    def __init__(self, version: str = "judge@e2e000") -> None:
+        self.version = version
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        return [Score(liked=min(1.0, len(t) / 200), bpc=None) for t in texts]

@@ -14,7 +14,6 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,35 +25,12 @@ from generation.registry import MethodRegistry
 from generation.selection import Selector
 from local_telegram.inline_state import InlineAnswer
 from tests.bot_harness import RunningBot, make_settings
+from tests.generation_fakes import AcceptAll, LongerIsFunnier
 from tests.local_api import LocalBotApi
 
 GROUP = -100500
 ALICE, BOB, CAROL = 701, 702, 703
 METHOD = "Writer"  # the display name of the fake method
-
-
-@dataclass(frozen=True)
-class Verdict:
-    clean: bool
-    copied: bool
-
-
-class AcceptAll:
-    def check(self, text: str, prompt: str, *, ended: bool = True) -> Verdict:
-        return Verdict(clean=True, copied=False)
-
-
-@dataclass(frozen=True)
-class Score:
-    liked: float
-    bpc: float | None
-
-
-class LongerIsFunnier:
-    version = "judge@inline"
-
-    def score(self, texts: Sequence[str]) -> list[Score]:
-        return [Score(liked=min(1.0, len(t) / 200), bpc=None) for t in texts]
 
 
 class Writer:
@@ -111,7 +87,8 @@ async def running_inline_bot(
     registry = MethodRegistry()
     registry.add_backend("writer", writer)
     registry.add_method("gpt-sample", METHOD, "writer", {"do_sample": True}, candidates=5)
-    selector = Selector(None, None, judge_weight=1.0, checker=AcceptAll(), judge=LongerIsFunnier())
+    judge = LongerIsFunnier("judge@inline")
+    selector = Selector(None, None, judge_weight=1.0, checker=AcceptAll(), judge=judge)
     app = await create_app(
         settings, registry=registry, selector=selector, backoff=polling_backoff(0.05, 0.2)
     )

@@ -8,7 +8,6 @@ tests), so every draw holds five different jokes; the bot, the service and the d
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,11 @@ import pytest
 from generation.registry import MethodRegistry
 from generation.selection import Selector
 from tests.bot_harness import RunningBot, make_settings, running_bot
+from tests.generation_fakes import AcceptAll, LongerIsFunnier
 from tests.local_api import LocalBotApi
 
 USER = 601
 ADMIN = 602
-
-
-@dataclass(frozen=True)
-class Verdict:
-    clean: bool
-    copied: bool
-
-
-class AcceptAll:
-    def check(self, text: str, prompt: str, *, ended: bool = True) -> Verdict:
-        return Verdict(clean=True, copied=False)
-
-
-@dataclass(frozen=True)
-class Score:
-    liked: float
-    bpc: float | None
 
 
 class Writer:
@@ -57,13 +40,6 @@ class Writer:
 
     def warmup(self) -> None:
         pass
-
-
-class LongerIsFunnier:
-    version = "judge@e2e000"
-
-    def score(self, texts: Sequence[str]) -> list[Score]:
-        return [Score(liked=min(1.0, len(t) / 200), bpc=None) for t in texts]
 
 
 @pytest.fixture
