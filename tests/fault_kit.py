@@ -121,6 +121,13 @@ async def running_fake_bot(
     """The real bot polling the local server, with a fake model and sub-second backoff."""
     settings = fake_settings(api, db, **overrides)
     app = await create_app(settings, registry=fake_registry(model), backoff=FAST_BACKOFF)
+    async with polling(api, db, app) as bot:
+        yield bot
+
+
+@contextlib.asynccontextmanager
+async def polling(api: LocalBotApi, db: Path, app: Any) -> AsyncIterator[RunningBot]:
+    """`app` (from `create_app`) polling the local server until the block ends, then closed."""
     task = asyncio.create_task(app.run_polling(handle_signals=False))
     try:
         await wait_long_poll(api, timeout=10)

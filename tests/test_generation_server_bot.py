@@ -31,7 +31,7 @@ from tests.fault_kit import (
     errors,
     fake_registry,
     fake_settings,
-    wait_long_poll,
+    polling,
 )
 from tests.local_api import LocalBotApi
 
@@ -121,14 +121,8 @@ async def remote_bot(
     """The real bot (`create_app`) with GENERATION_URL listing `urls`: it loads no model."""
     settings = fake_settings(api, db, generation_url=",".join(urls), **overrides)
     app = await create_app(settings, backoff=FAST_BACKOFF)
-    task = asyncio.create_task(app.run_polling(handle_signals=False))
-    try:
-        await wait_long_poll(api, timeout=10)
-        yield RunningBot(api, app, task, db)
-    finally:
-        await app.stop()
-        await asyncio.wait_for(task, timeout=10)
-        await app.close()
+    async with polling(api, db, app) as bot:
+        yield bot
 
 
 def stored(env: RunningBot) -> list[tuple[Any, ...]]:
