@@ -3,8 +3,10 @@ bot, the default) or in Redis (`REDIS_URL`, several replicas behind one webhook)
 
 What lives here: the per-user fairness rules of bot/middlewares/throttling.py (one request in
 flight, one new request per `THROTTLE_RATE_S`, one warning per burst), the update ids already
-handled (bot/updates.py: an update is applied once across all replicas), and the 🔁 cursors
-(bot/joke_teller.py `Variants`: the next beam for "another joke on this word").
+handled (bot/updates.py: an update is applied once across all replicas), the journal of webhook
+updates being handled (bot/update_journal.py: an update acknowledged by a replica that then died
+is taken over by another), and the 🔁 cursors (bot/joke_teller.py `Variants`: the next beam for
+"another joke on this word").
 
 Redis down must not take the bot down: `FallbackState` answers from this replica's memory while
 Redis does not answer, logs that once, and goes back to Redis when it answers again (tried at most
@@ -67,9 +69,13 @@ class SharedState:
     #: whether other processes see the same state (False: this process's memory)
     shared: bool = False
 
-    async def admit(self, user_id: int, rate_s: float) -> Admission:
+    async def admit(self, user_id: int, rate_s: float, owner: str = "") -> Admission:
         """Start a request of `user_id` unless one is in flight or the last began < rate_s ago;
-        an admitted request ends the user's burst of warnings."""
+        an admitted request ends the user's burst of warnings.
+
+        owner: what the request answers (an update's key). The same owner is admitted again
+        while its old admission holds: that is an update taken over from a replica that died
+        mid-request (bot/update_journal.py), not a second request of the user."""
         raise NotImplementedError
 
     async def warn_once(self, user_id: int) -> bool:
@@ -84,6 +90,26 @@ class SharedState:
         """1, 2, 3, ... for successive calls with `key` (forgotten after `ttl_s` idle)."""
         raise NotImplementedError
 
+    # --- the journal of updates being handled (bot/update_journal.py) --------------------------
+
+    async def hold(self, key: str, payload: str, token: str, lease_s: float) -> bool:
+        """Take `key` for `lease_s` seconds and note `payload` in the journal; False if the key is
+        held by a live handler or was settled."""
+        raise NotImplementedError
+
+    async def renew(self, held: dict[str, str], lease_s: float) -> None:
+        """Extend the leases of `held` (key -> token) that are still ours."""
+        raise NotImplementedError
+
+    async def settle(self, key: str, ttl_s: float) -> None:
+        """`key` is handled: taken by no one for `ttl_s` seconds, and out of the journal."""
+        raise NotImplementedError
+
+    async def orphans(self, token: str, lease_s: float) -> list[tuple[str, str]]:
+        """Take over the journal's keys whose lease ran out (their handler died): each is held
+        under `token` now; returns (key, payload) for each."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         return None
 
@@ -96,24 +122,29 @@ class MemoryState(SharedState):
     ) -> None:
         self.clock = clock
         self.capacity = capacity
-        self.in_flight: set[int] = set()
+        self.in_flight: dict[int, tuple[str, object]] = {}  # user -> (owner, this admission)
         self.last_start: dict[int, float] = {}
         self.warned: set[int] = set()
         self._claims: OrderedDict[str, float] = OrderedDict()
         self._counts: OrderedDict[str, int] = OrderedDict()
+        self._holds: dict[str, tuple[str, float]] = {}  # key -> (token, lease end)
+        self._journal: dict[str, str] = {}  # key -> payload
 
-    async def admit(self, user_id: int, rate_s: float) -> Admission:
-        if user_id in self.in_flight:
+    async def admit(self, user_id: int, rate_s: float, owner: str = "") -> Admission:
+        running = self.in_flight.get(user_id)
+        again = bool(owner) and running is not None and running[0] == owner
+        if running is not None and not again:
             return Admission(Verdict.IN_FLIGHT)
         now = self.clock()
-        if now - self.last_start.get(user_id, float("-inf")) < rate_s:
+        if not again and now - self.last_start.get(user_id, float("-inf")) < rate_s:
             return Admission(Verdict.TOO_FAST)
         self.last_start[user_id] = now
         self.warned.discard(user_id)
-        self.in_flight.add(user_id)
+        mine = self.in_flight[user_id] = (owner, object())
 
         async def release() -> None:
-            self.in_flight.discard(user_id)
+            if self.in_flight.get(user_id) is mine:  # not a newer admission's
+                del self.in_flight[user_id]
             self._forget_old(now, rate_s)
 
         return Admission(Verdict.ADMITTED, release)
@@ -139,6 +170,41 @@ class MemoryState(SharedState):
         self._counts[key] = count
         _bound(self._counts, self.capacity)
         return count
+
+    async def hold(self, key: str, payload: str, token: str, lease_s: float) -> bool:
+        now = self.clock()
+        if self._claims.get(key, now) > now:  # settled
+            return False
+        held = self._holds.get(key)
+        if held is not None and held[1] > now:
+            return False
+        self._holds[key] = (token, now + lease_s)
+        self._journal[key] = payload
+        return True
+
+    async def renew(self, held: dict[str, str], lease_s: float) -> None:
+        until = self.clock() + lease_s
+        for key, token in held.items():
+            if self._holds.get(key, ("", 0.0))[0] == token:
+                self._holds[key] = (token, until)
+
+    async def settle(self, key: str, ttl_s: float) -> None:
+        self._holds.pop(key, None)
+        self._journal.pop(key, None)
+        self._claims.pop(key, None)
+        self._claims[key] = self.clock() + ttl_s
+        _bound(self._claims, self.capacity)
+
+    async def orphans(self, token: str, lease_s: float) -> list[tuple[str, str]]:
+        now = self.clock()
+        taken = [
+            (key, payload)
+            for key, payload in self._journal.items()
+            if self._holds.get(key, ("", 0.0))[1] <= now
+        ]
+        for key, _ in taken:
+            self._holds[key] = (token, now + lease_s)
+        return taken
 
     def _forget_old(self, now: float, rate_s: float) -> None:
         """Keep memory bounded: drop users whose last request is long past."""
@@ -197,8 +263,8 @@ class FallbackState(SharedState):
                 return result
         return await getattr(self.fallback, name)(*args)
 
-    async def admit(self, user_id: int, rate_s: float) -> Admission:
-        admission: Admission = await self._call("admit", user_id, rate_s)
+    async def admit(self, user_id: int, rate_s: float, owner: str = "") -> Admission:
+        admission: Admission = await self._call("admit", user_id, rate_s, owner)
         if not admission.admitted:
             return admission
         release = admission.release
@@ -219,6 +285,18 @@ class FallbackState(SharedState):
 
     async def next_count(self, key: str, ttl_s: float) -> int:
         return int(await self._call("next_count", key, ttl_s))
+
+    async def hold(self, key: str, payload: str, token: str, lease_s: float) -> bool:
+        return bool(await self._call("hold", key, payload, token, lease_s))
+
+    async def renew(self, held: dict[str, str], lease_s: float) -> None:
+        await self._call("renew", held, lease_s)
+
+    async def settle(self, key: str, ttl_s: float) -> None:
+        await self._call("settle", key, ttl_s)
+
+    async def orphans(self, token: str, lease_s: float) -> list[tuple[str, str]]:
+        return list(await self._call("orphans", token, lease_s))
 
     async def close(self) -> None:
         await self.primary.close()

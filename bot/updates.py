@@ -20,7 +20,9 @@ A hard kill (SIGKILL, power loss) can still lead to one redelivery of the last f
 Several replicas (REDIS_URL, README "Scaling out"): each update id and callback query id is also
 claimed in the shared state (a SET NX with a day's expiry), so an update delivered to two
 replicas, or again after a restart, is applied by one only. The offset note is kept only beside
-a SQLite file (`storage.db.sqlite_file`); on PostgreSQL the shared claims cover restarts.
+a SQLite file (`storage.db.sqlite_file`); on PostgreSQL the shared claims cover restarts. A webhook
+replica holds each update in the shared journal before it answers Telegram (bot/update_journal.py)
+and feeds it with `update_held=True`: that hold is its claim.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ class UpdateTracker(BaseMiddleware):
             event.event_type  # noqa: B018
         except UpdateTypeLookupError:  # unreadable (see bot.resilience) or of an unknown kind
             return self._skip(update_id, "no event this bot can read")
-        if self.shared is not None:
+        if self.shared is not None and not data.get("update_held"):
             keys = [f"update:{update_id}"] + ([f"query:{query.id}"] if query is not None else [])
             for key in keys:
                 if not await self.shared.claim(key, OFFSET_MAX_AGE_S):

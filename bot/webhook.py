@@ -7,7 +7,9 @@ The bot is the same (`create_app`, `build_dispatcher`); only the way updates arr
   token given to setWebhook (header `X-Telegram-Bot-Api-Secret-Token`); others get 401 and
   change nothing. A body that is not an update gets 400, one over 1 MiB 413. An update is
   answered 200 at once and handled as a task, as polling handles it, so a slow joke never makes
-  Telegram wait; `UpdateTracker` drops an update_id that Telegram sends again.
+  Telegram wait; `UpdateTracker` drops an update_id that Telegram sends again. With REDIS_URL the
+  update is first held in the shared journal (bot/update_journal.py), so that another replica
+  handles it if this one dies before it is done.
 * `GET /healthz`: 200 when the models are loaded and the database answers a `SELECT 1`, else
   503 with `{"status": "unavailable", "reason": ...}`.
 
@@ -25,6 +27,7 @@ gets what arrived meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -41,6 +44,7 @@ import storage
 from bot.app import BotApp, create_app
 from bot.resilience import brief
 from bot.startup_gc import resume_collection
+from bot.update_journal import UpdateJournal
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,16 +64,17 @@ class UpdateEndpoint(SimpleRequestHandler):
     the background) and handing updates to the dispatcher's own task set, which `BotApp.close()`
     waits for."""
 
-    def __init__(self, app: BotApp, secret_token: str) -> None:
+    def __init__(self, app: BotApp, secret_token: str, journal: UpdateJournal | None) -> None:
         super().__init__(
             app.dispatcher, app.bot, handle_in_background=True, secret_token=secret_token
         )
+        self.journal = journal
         self.taking = True
 
     async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
         try:
-            data = await request.json(loads=bot.session.json_loads)
-            update = Update.model_validate(data, context={"bot": bot})
+            body = await request.text()
+            update = Update.model_validate(bot.session.json_loads(body), context={"bot": bot})
         except ValueError as exc:  # not JSON, not UTF-8, or not an Update (pydantic's error)
             log.warning(
                 "webhook: ignoring a request that is not an update (%s)", type(exc).__name__
@@ -77,19 +82,45 @@ class UpdateEndpoint(SimpleRequestHandler):
             return _refusal(400, "not a Telegram update")
         if not self.taking:  # stopped while the body was read
             return _refusal(503, "shutting down")
-        task = asyncio.create_task(self._feed(bot, update))
+        key = None
+        if self.journal is not None:
+            key = await self.journal.accept(update.update_id, body)
+            if key is None:
+                log.info("skipping update %d: held or handled already", update.update_id)
+                return web.json_response({})
+        self._start(bot, update, key)
+        return web.json_response({})
+
+    async def take_over(self, key: str, payload: str) -> None:
+        """Handle an update whose replica died (bot/update_journal.py)."""
+        try:
+            update = Update.model_validate(
+                self.bot.session.json_loads(payload), context={"bot": self.bot}
+            )
+        except ValueError:  # it was read once; still, never let one bad entry stop the sweep
+            log.exception("webhook: the journal's %s is not an update", key)
+            if self.journal is not None:
+                await self.journal.settle(key)
+            return
+        self._start(self.bot, update, key)
+
+    def _start(self, bot: Bot, update: Update, key: str | None) -> None:
+        task = asyncio.create_task(self._feed(bot, update, key))
         tasks = self.dispatcher._handle_update_tasks  # as polling keeps them
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-        return web.json_response({})
 
-    async def _feed(self, bot: Bot, update: Update) -> None:
+    async def _feed(self, bot: Bot, update: Update, key: str | None) -> None:
         try:
-            result = await self.dispatcher.feed_update(bot, update, **self.data)
+            held = {"update_held": True} if key is not None else {}
+            result = await self.dispatcher.feed_update(bot, update, **held, **self.data)
             if isinstance(result, TelegramMethod):
                 await self.dispatcher.silent_call_request(bot=bot, result=result)
         except Exception:  # the error handler saw what a handler raised; this is what is left
             log.exception("webhook: update %d failed", update.update_id)
+        finally:  # answered, apologised for, or cancelled at shutdown: not to be done again
+            if key is not None and self.journal is not None:
+                await self.journal.settle(key)
 
 
 class WebhookServer:
@@ -107,6 +138,7 @@ class WebhookServer:
         self.endpoint: UpdateEndpoint | None = None
         self.stopping = False
         self._runner: web.AppRunner | None = None
+        self._beat: asyncio.Task[None] | None = None
 
     @property
     def local_url(self) -> str:
@@ -141,7 +173,9 @@ class WebhookServer:
     def attach(self, app: BotApp) -> None:
         app.webhook_mode = True
         self.app = app
-        self.endpoint = UpdateEndpoint(app, self.secret)
+        shared = app.dispatcher.get("shared_state")
+        journal = UpdateJournal(shared) if shared is not None and shared.shared else None
+        self.endpoint = UpdateEndpoint(app, self.secret, journal)
 
     async def serve(self, *, handle_signals: bool = True) -> None:
         """Set the webhook and take updates until the bot is stopped; then refuse new ones."""
@@ -160,9 +194,13 @@ class WebhookServer:
                 **app.dispatcher.workflow_data,
             }
             await app.dispatcher.emit_startup(bot=app.bot, **workflow)
+            if endpoint.journal is not None:  # beats until close(): leases outlive the grace
+                self._beat = asyncio.create_task(endpoint.journal.run(endpoint.take_over))
             try:
                 await app.wait_for_stop()
             finally:
+                if endpoint.journal is not None:
+                    endpoint.journal.sweeping = False  # a stopping replica takes nothing over
                 await app.dispatcher.emit_shutdown(bot=app.bot, **workflow)
         finally:
             self.stopping = True
@@ -188,6 +226,11 @@ class WebhookServer:
         self.stopping = True
         if self.endpoint is not None:
             self.endpoint.taking = False
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -19,7 +19,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
-from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject, Update
 
 from bot import texts
 from bot.inline_replies import answer_hint
@@ -45,7 +45,9 @@ class GenerationGuardMiddleware(BaseMiddleware):
         user = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        admission = await self.state.admit(user.id, self.rate_s)
+        update = data.get("event_update")
+        owner = f"update:{update.update_id}" if isinstance(update, Update) else ""
+        admission = await self.state.admit(user.id, self.rate_s, owner)
         if not admission.admitted:
             refusal = admission.verdict is Verdict.IN_FLIGHT
             await self._tell(event, texts.ALREADY_WRITING if refusal else texts.TOO_FAST, user.id)
