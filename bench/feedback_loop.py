@@ -130,6 +130,15 @@ def tune_votes(ratings: Path, out: Path, args: Any) -> Any:
     return tune(ratings, out, config, force=True, command="bench.feedback_loop")
 
 
+def missing_inputs(args: Any) -> list[str]:
+    """What the tuning step will need, checked before the users spend minutes voting."""
+    needed = [args.base / "config.json", args.data / "test.jsonl"]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if not args.no_judge and not args.corpus.is_dir():
+        missing.append(f"{args.corpus} (the joke corpus, for the judge; or --no-judge)")
+    return missing
+
+
 def tune_figures(result: Any) -> dict[str, Any]:
     data = result.as_dict()
     keep = ("version", "judge_version", "judge_error", "train_pairs", "heldout_pairs", "steps")
@@ -147,6 +156,8 @@ async def run(
     """The loop; `taste` and `words` default to the trained taste and the word pool."""
     from local_telegram import LocalBotApi
 
+    if missing := missing_inputs(args):
+        raise SystemExit("bench.feedback_loop: missing " + ", ".join(missing))
     workdir = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     say = lambda text: print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: E731

@@ -20,6 +20,8 @@ from bench.scale_users import Ask, Tally
 if TYPE_CHECKING:
     from local_telegram import LocalBotApi
 
+#: what bot/update_journal.py logs for each update it takes over from a dead replica
+TAKEN_OVER = "taking over update:"
 HEADER = [
     "phase", "seconds", "words + 🔁", "jokes", "jokes/s", "joke p50 s", "joke p95 s",
     "answer p50 s", "answer p95 s", "apologies with 🔁", "busy", "уже пишу… / не так быстро",
@@ -65,6 +67,9 @@ def report(
         r.name: {"starts": r.starts, "kills": r.kills, "ready_s": r.ready_s}
         for r in [*cluster.bots, *cluster.generation]
     }
+    for bot in cluster.bots:  # updates of a killed replica that this one handled (its log says)
+        log = bot.log.read_text(errors="replace") if bot.log.exists() else ""
+        replicas[bot.name]["updates taken over"] = log.count(TAKEN_OVER)
     proxy = dict(cluster.proxy.counts) if cluster.proxy is not None else {}
     loads = run["loads"] or [float("nan")]
     kinds = Counter(a.kind or "no reply" for a in tally.asks)

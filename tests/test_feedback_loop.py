@@ -122,3 +122,12 @@ def test_the_loop_runs_end_to_end_on_a_tiny_model(tmp_path: Path) -> None:
     assert arms.get("A", 0) + arms.get("B", 0) == report["phase_b"]["votes"]
     assert rated == phase_a["votes"] + report["phase_b"]["votes"]
     assert "phase B, arm B" in markdown(report | {"command": "x", "machine": "m", "minutes": 1})
+
+
+def test_missing_inputs_stop_the_loop_before_anyone_votes(tmp_path: Path) -> None:
+    args = tiny_setup(tmp_path)
+    args.corpus, args.no_judge = tmp_path / "no-corpus", False
+    args.data = tmp_path / "no-data"
+    with pytest.raises(SystemExit, match=r"missing .*no-data/test\.jsonl.*no-corpus"):
+        asyncio.run(run(args, taste=ParityTaste(LengthJudge()), words=(["Кот"], ["Пёс"])))
+    assert not (args.workdir / "jokes.db").exists()
