@@ -158,6 +158,22 @@ def test_rowwise_int8_reuses_its_small_input_buffer_safely() -> None:
     assert torch.equal(layer(torch.cat([a, big]))[:3], first)  # rows independent of batch-mates
 
 
+def test_rowwise_int8_kernel_call_is_the_public_operators() -> None:
+    """The layer calls the int8 kernel through its C++ entry point with `__torch_function__` off
+    (quantize.py says why): the result is the public operator's, to the bit, and a tensor
+    subclass as input still works."""
+    torch.manual_seed(1)
+    layer = RowwiseInt8Linear(torch.randn(24, 16), torch.randn(24))
+    x = torch.randn(5, 16)
+    lo = torch.amin(x, 1, True)
+    span = torch.amax(x, 1, True).sub_(lo).clamp_(min=1e-12)
+    unit = torch.cat([(x - lo).div_(span), layer.sentinel])
+    product = torch.ops.quantized.linear_dynamic.default(unit, layer._packed, True)[:5]
+    expected = torch.addcmul(layer.bias, lo, layer.row_sums).addcmul_(product, span)
+    assert torch.equal(layer(x), expected)
+    assert torch.equal(layer(torch.nn.Parameter(x, requires_grad=False)), expected)
+
+
 @pytest.fixture
 def two_torch_threads() -> Iterator[None]:
     threads = torch.get_num_threads()

@@ -34,6 +34,7 @@ held-out jokes (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import warnings
@@ -47,8 +48,19 @@ log = logging.getLogger(__name__)
 #: inputs of at most this many rows reuse one buffer per layer (`RowwiseInt8Linear._unit_rows`)
 REUSE_ROWS = 16
 
-# resolved once: looking an operator up through `torch.ops` costs microseconds on every call
+# resolved once: looking an operator up through `torch.ops` costs microseconds on every call.
+# Its C++ entry point (`_op`), where this torch has one: the Python wrapper around it first
+# flattens the arguments looking for fake script objects, which only tracing makes.
 _LINEAR_DYNAMIC = torch.ops.quantized.linear_dynamic.default
+_LINEAR_DYNAMIC = getattr(_LINEAR_DYNAMIC, "_op", _LINEAR_DYNAMIC)
+
+#: Around the int8 kernel's call. Why: the call's argument parser asks every argument that is
+#: not a tensor for `__torch_function__`, and the packed weights (a TorchScript object) answer
+#: by throwing two C++ exceptions, whose unwinding cost about as much as the kernel on a decoding
+#: step's few rows (measured with perf and gdb's `catch throw`). With `__torch_function__` off
+#: for tensor subclasses the parser skips the question; plain tensors go in, so the call itself
+#: is the same.
+_PLAIN_TENSORS = getattr(torch._C, "DisableTorchFunctionSubclass", contextlib.nullcontext)
 
 #: Accepted names for the quantization setting ("none" keeps the model as loaded).
 QUANTIZE_MODES = ("none", "int8", "int8-fbgemm", "bf16")
@@ -168,7 +180,8 @@ class RowwiseInt8Linear(nn.Module):
         span = torch.amax(rows, 1, True).sub_(lo).clamp_(min=1e-12)
         unit = self._unit_rows(count)
         torch.sub(rows, lo, out=unit[:count]).div_(span)
-        product = _LINEAR_DYNAMIC(unit, self._packed, True)  # reduce_range=True
+        with _PLAIN_TENSORS():
+            product = _LINEAR_DYNAMIC(unit, self._packed, True)  # reduce_range=True
         # W x + b = span * (W u) + (lo * (W 1) + b), elementwise per row
         out = torch.addcmul(self.bias, lo, self.row_sums).addcmul_(product[:count], span)
         out = out.view(*x.shape[:-1], self.out_features)
