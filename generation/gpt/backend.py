@@ -37,6 +37,7 @@ import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerBase
 
 from generation.gpt.batch import pad_width
+from generation.gpt.beam import BeamTrace
 from generation.gpt.copy_guard import CopyGuard, token_bytes
 from generation.gpt.decoding import FastDecoder
 from generation.gpt.loading import (
@@ -48,6 +49,7 @@ from generation.gpt.loading import (
 )
 from generation.gpt.quantize import apply_quantization
 from generation.gpt.sampler import SeededSampler
+from generation.gpt.written import WrittenBits
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,10 @@ class GptBackend:
         self.first_ban = self._word_gluing_tokens()
         self.fast.ngram_free = self.ngram_free = self._layout_tokens()
         self.copy_guard: CopyGuard | None = None
+        # what the last beam search said about its jokes (`search_bits`); only for a model whose
+        # prompts start with the end-of-text token a scorer puts before a joke
+        self.written = WrittenBits(tokenizer)
+        self._traced = self.bos_id is not None and self.bos_id == tokenizer.eos_token_id
 
     def _layout_tokens(self) -> torch.Tensor:
         """Tokens of a joke's layout: line breaks and dialogue dashes. N-grams holding them may
@@ -210,6 +216,7 @@ class GptBackend:
         if not prompts:
             return []
         encoded = [self.encode_prompt(prompt) for prompt in prompts]
+        self.written.clear()
         with torch.inference_mode():
             if params.get("do_sample", False):
                 outputs = self._sample_ids(encoded, params, seeds)
@@ -284,15 +291,23 @@ class GptBackend:
         results: list[list[list[int]]] = [[] for _ in rows]
         for width, members in _width_groups(rows).items():
             part = [rows[i] for i in members]
-            for index, found in zip(
-                members, self._beam_group(part, params, width, max(ranks)), strict=True
-            ):
-                results[index] = found
+            traces: list[list[BeamTrace]] | None = [] if self._traced else None
+            found = self._beam_group(part, params, width, max(ranks), traces)
+            for index, tokens in zip(members, found, strict=True):
+                results[index] = tokens
+            for row, hyps, per_rank in zip(part, found, traces or [[]] * len(part), strict=True):
+                for tokens, trace in zip(hyps, per_rank, strict=False):  # greedy keeps none
+                    self.written.add(self.decode(row + tokens), row, tokens, trace)
         pairs = zip(encoded, ranks, strict=True)
         return [row + results[unique[tuple(row)]][rank] for row, rank in pairs]
 
     def _beam_group(
-        self, rows: list[list[int]], params: Mapping[str, Any], width: int, top_rank: int
+        self,
+        rows: list[list[int]],
+        params: Mapping[str, Any],
+        width: int,
+        top_rank: int,
+        traces: list[list[BeamTrace]] | None = None,
     ) -> list[list[list[int]]]:
         num_beams = int(params.get("num_beams", 1))
         budgets = [self._budget(params, len(row)) for row in rows]
@@ -305,6 +320,8 @@ class GptBackend:
                 first_ban=self.first_ban,
                 width=width,
             )
+            if traces is not None:
+                traces.extend([] for _ in greedy)  # greedy keeps no trace
             return [[tokens] for tokens in greedy]
         return self.fast.beam_search(
             rows,
@@ -317,7 +334,14 @@ class GptBackend:
             first_ban=self.first_ban,
             width=width,
             copy_guard=self.copy_guard,
+            traces=traces,
         )
+
+    def search_bits(self, texts: Sequence[str]) -> list[float | None]:
+        """Bits the model spends on `<|endoftext|> text <|endoftext|>`, read from the last
+        `generate` call's beam search for a text it wrote (or the start of one, as the
+        post-processor cuts it); None for any other text (`generation.gpt.written`)."""
+        return self.written.bits(texts)
 
     def _sample_ids(
         self, encoded: Sequence[list[int]], params: Mapping[str, Any], seeds: Sequence[int | None]

@@ -15,6 +15,7 @@ prompt whose result can no longer change leaves the batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -41,6 +42,7 @@ class _Options:
     eos: torch.Tensor
     top_mask: torch.Tensor  # [2K]: the first K continuations may finish a hypothesis
     guard: Any = None  # a `CopyGuard`: continuations that enter a training joke are closed
+    traced: bool = False  # keep each hypothesis' log-probabilities (`BeamTrace`)
 
     @property
     def stops_when_full(self) -> bool:
@@ -59,9 +61,15 @@ class _Hypotheses:
     finished: torch.Tensor  # [prompts, beams]: slot holds a finished hypothesis
     improvable: torch.Tensor  # [prompts, 1]: a running beam may still enter the slots
     budget: torch.Tensor  # [prompts, 1]: new tokens allowed
+    # [prompts, beams, max_length, 2] or None: per position, the log-probability of the token
+    # there and of an end-of-text there instead (`BeamTrace`), for the running beams and slots
+    running_trace: torch.Tensor | None = None
+    sequence_trace: torch.Tensor | None = None
 
     @classmethod
-    def start(cls, ids: torch.Tensor, budgets: list[int], beams: int, fill: int) -> _Hypotheses:
+    def start(
+        cls, ids: torch.Tensor, budgets: list[int], beams: int, fill: int, traced: bool
+    ) -> _Hypotheses:
         batch, prompt_len = ids.shape
         dev = ids.device
         running = torch.full(
@@ -70,6 +78,9 @@ class _Hypotheses:
         running[:, :, :prompt_len] = ids[:, None, :]
         running_scores = torch.zeros((batch, beams), dtype=torch.float, device=dev)
         running_scores[:, 1:] = NEG
+        trace = None
+        if traced:
+            trace = torch.zeros((*running.shape, 2), dtype=torch.float, device=dev)
         return cls(
             running=running,
             running_scores=running_scores,
@@ -79,11 +90,39 @@ class _Hypotheses:
             finished=torch.zeros((batch, beams), dtype=torch.bool, device=dev),
             improvable=torch.ones((batch, 1), dtype=torch.bool, device=dev),
             budget=torch.tensor(budgets, device=dev)[:, None],
+            running_trace=trace,
+            sequence_trace=None if trace is None else trace.clone(),
         )
+
+    def slots(self, prompt: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """A prompt's result slots: sequences, lengths, traces."""
+        trace = None if self.sequence_trace is None else self.sequence_trace[prompt]
+        return self.sequences[prompt], self.lengths[prompt], trace
 
     def keep(self, index: torch.Tensor) -> None:
         for field in fields(self):
-            setattr(self, field.name, getattr(self, field.name)[index])
+            value = getattr(self, field.name)
+            if value is not None:
+                setattr(self, field.name, value[index])
+
+
+@dataclass(frozen=True)
+class BeamTrace:
+    """What the model said along one returned hypothesis (natural logs, the raw distribution,
+    before any rule): enough to score the prompt and any first part of the new tokens as a
+    whole text closed by an end-of-text, as a scorer of `<|endoftext|> text <|endoftext|>`
+    would (`log_prob`)."""
+
+    prompt: float  # the prompt's tokens after its first (the first is context, like a bos)
+    tokens: list[float]  # each new token, given what precedes it
+    ends: list[float]  # an end-of-text instead of each new token
+
+    def log_prob(self, kept: int) -> float | None:
+        """The prompt, the first `kept` new tokens, then an end-of-text; None when the search
+        never computed that end (the hypothesis stopped there without one)."""
+        if not 0 <= kept < len(self.ends):
+            return None
+        return self.prompt + math.fsum(self.tokens[:kept]) + self.ends[kept]
 
 
 def beam_search(
@@ -100,6 +139,7 @@ def beam_search(
     first_ban: torch.Tensor | None = None,
     width: int | None = None,
     copy_guard: Any = None,
+    traces: list[list[BeamTrace]] | None = None,
 ) -> list[list[list[int]]]:
     """Beam search as transformers does it; per row, the best `num_return_sequences`
     hypotheses (new tokens only, eos included when reached), best first. `decoder`: a
@@ -110,6 +150,7 @@ def beam_search(
     `width`: left-pad the prompts to at least this width (`pad_width`).
     `copy_guard`: a `generation.gpt.copy_guard.CopyGuard`; a continuation whose text comes to
     share a window with a training joke is dropped that step, as if it were impossible.
+    `traces`: a list to fill with, per row, each returned hypothesis' `BeamTrace`.
     """
     if not rows:
         return []
@@ -124,30 +165,59 @@ def beam_search(
         length_penalty=length_penalty, early_stopping=early_stopping, first_ban=first_ban,
         free=decoder.ngram_free, eos=decoder.eos_tensor,
         top_mask=torch.arange(keep_k, device=decoder.device) < num_beams, guard=copy_guard,
+        traced=traces is not None,
     )  # fmt: skip
-    if exact:
-        logits, state = decoder.prefill(
-            ids.repeat_interleave(num_beams, 0), mask.repeat_interleave(num_beams, 0)
-        )
-    else:  # the beams of a prompt start identical: run the prompt once, then copy its cache
-        logits, state = decoder.prefill(ids, mask)
-        logits = logits.repeat_interleave(num_beams, 0)
-        state.repeat(num_beams)
-    hyps = _Hypotheses.start(ids, budgets, num_beams, decoder.pad_id)
+    logits, state, prompt_scores = _prefill(decoder, ids, mask, num_beams, exact, options.traced)
+    hyps = _Hypotheses.start(ids, budgets, num_beams, decoder.pad_id, options.traced)
     done = _search(decoder, hyps, logits, state, options, exact)
     results = []
     for original in range(batch):
-        seqs, lens = done[original]
+        seqs, lens, trace = done[original]
         ranks = range(num_return_sequences)
         results.append([decoder.cut(seqs[r, prompt_len : int(lens[r])].tolist()) for r in ranks])
+        if traces is not None and trace is not None and prompt_scores is not None:
+            per_rank = [trace[r, prompt_len : int(lens[r])].T.tolist() for r in ranks]
+            traces.append([BeamTrace(prompt_scores[original], *pair) for pair in per_rank])
     return results
+
+
+def _prefill(
+    decoder: Any, ids: torch.Tensor, mask: torch.Tensor, beams: int, exact: bool, traced: bool
+) -> tuple[torch.Tensor, Any, list[float] | None]:
+    """The prompt pass: the first step's logits per beam, the state, and with `traced` each
+    prompt's log-probability (`_prompt_log_probs`, from the logits of all its positions)."""
+    if exact:
+        every, state = decoder.prefill(
+            ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0), every_position=traced
+        )
+        logits = every[:, -1] if traced else every
+        every = every[::beams]
+    else:  # the beams of a prompt start identical: run the prompt once, then copy its cache
+        every, state = decoder.prefill(ids, mask, every_position=traced)
+        logits = (every[:, -1] if traced else every).repeat_interleave(beams, 0)
+        state.repeat(beams)
+    prompt_scores = _prompt_log_probs(every, ids, mask).tolist() if traced else None
+    return logits, state, prompt_scores
+
+
+def _prompt_log_probs(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per prompt: the log-probability of its tokens after the first real one (the first is
+    context, as the bos of `<|endoftext|> joke <|endoftext|>` is to a scorer), from the prompt
+    pass's logits at every position `[prompts, width, vocab]`; left pads count for nothing."""
+    log_probs = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    taken = log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    return (taken * mask[:, :-1]).sum(-1)
+
+
+_Slots = dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
 
 
 def _search(
     decoder: Any, hyps: _Hypotheses, logits: torch.Tensor, state: Any, o: _Options, exact: bool
-) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """The decoding loop; each prompt's result slots (sequences, lengths) by original index."""
-    done: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+) -> _Slots:
+    """The decoding loop; each prompt's result slots (sequences, lengths, scores) by original
+    index."""
+    done: _Slots = {}
     alive = list(range(hyps.running.shape[0]))
     cur_len = o.prompt_len
     while True:
@@ -168,7 +238,7 @@ def _search(
             alive = _drop_closed(hyps, state, alive, done, o)
         logits = decoder.step(hyps.running[:, :, cur_len - 1].reshape(-1), state)
     for position, original in enumerate(alive):
-        done[original] = (hyps.sequences[position], hyps.lengths[position])
+        done[original] = hyps.slots(position)
     return done
 
 
@@ -180,16 +250,23 @@ def _advance(
     n = h.running.shape[0]
     flat_running = h.running[:, :, :cur_len].reshape(n * o.beams, cur_len)
     log_probs = F.log_softmax(logits, dim=-1)
+    ends = log_probs[:, o.eos[:1]].view(n, o.beams) if o.traced else None  # a copy, before bans
     log_probs = ban_repeated_ngrams(flat_running, log_probs, o.no_repeat, o.free)
     if cur_len == o.prompt_len and o.first_ban is not None:
         log_probs = log_probs.masked_fill(o.first_ban, float("-inf"))
     vocab = log_probs.shape[-1]
-    log_probs = log_probs.view(n, o.beams, vocab) + h.running_scores[:, :, None]
+    own = log_probs.view(n, o.beams, vocab)
+    log_probs = own + h.running_scores[:, :, None]
     topk_scores, topk_index = torch.topk(log_probs.reshape(n, o.beams * vocab), k=len(o.top_mask))
     source = topk_index // vocab
     tokens = topk_index % vocab
     topk_seqs = torch.take_along_dim(h.running, source[:, :, None], dim=1)
     topk_seqs[:, :, cur_len] = tokens
+    topk_trace = None
+    if h.running_trace is not None and ends is not None:
+        topk_trace = torch.take_along_dim(h.running_trace, source[:, :, None, None], dim=1)
+        topk_trace[:, :, cur_len, 0] = own.reshape(n, o.beams * vocab).gather(1, topk_index)
+        topk_trace[:, :, cur_len, 1] = ends.gather(1, source)
     if o.guard is not None:
         copied = o.guard.entered_copy(topk_seqs[:, :, : cur_len + 1])
         topk_scores = topk_scores.masked_fill(copied, float("-inf"))
@@ -201,7 +278,9 @@ def _advance(
     h.running = torch.take_along_dim(topk_seqs, next_index[:, :, None], dim=1)
     h.running_scores = torch.take_along_dim(run_scores, next_index, dim=1)
     running_source = torch.take_along_dim(source, next_index, dim=1)
-    _fill_slots(h, topk_seqs, topk_scores, hits, cur_len, o)
+    if topk_trace is not None:
+        h.running_trace = torch.take_along_dim(topk_trace, next_index[:, :, None, None], dim=1)
+    _fill_slots(h, topk_seqs, topk_scores, hits, cur_len, o, topk_trace)
     return hits, running_source
 
 
@@ -212,6 +291,7 @@ def _fill_slots(
     hits: torch.Tensor,
     cur_len: int,
     o: _Options,
+    topk_trace: torch.Tensor | None = None,
 ) -> None:
     """Finished continuations among the top `beams` compete with the slots' hypotheses."""
     just_finished = hits & o.top_mask[None, :]
@@ -229,6 +309,9 @@ def _fill_slots(
     h.beam_scores = torch.take_along_dim(merged_scores, best, dim=1)
     h.lengths = torch.take_along_dim(merged_lengths, best, dim=1)
     h.finished = torch.take_along_dim(merged_finished, best, dim=1)
+    if h.sequence_trace is not None and topk_trace is not None:
+        merged_trace = torch.cat([h.sequence_trace, topk_trace], 1)
+        h.sequence_trace = torch.take_along_dim(merged_trace, best[:, :, None, None], dim=1)
 
 
 def _improvable(h: _Hypotheses, cur_len: int, o: _Options) -> torch.Tensor:
@@ -247,7 +330,7 @@ def _drop_closed(
     h: _Hypotheses,
     state: Any,
     alive: list[int],
-    done: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    done: _Slots,
     o: _Options,
 ) -> list[int]:
     """Take out the prompts whose result slots nothing can enter any more; the ones left."""
@@ -256,10 +339,10 @@ def _drop_closed(
         return alive
     keep = open_.nonzero(as_tuple=True)[0]
     for position in (~open_).nonzero(as_tuple=True)[0].tolist():
-        done[alive[position]] = (h.sequences[position], h.lengths[position])
+        done[alive[position]] = h.slots(position)
     state.select((keep[:, None] * o.beams + torch.arange(o.beams, device=keep.device)).view(-1))
     h.keep(keep)
     return [alive[i] for i in keep.tolist()]
 
 
-__all__ = ["NEG", "beam_search"]
+__all__ = ["NEG", "BeamTrace", "beam_search"]

@@ -10,12 +10,13 @@ token (the tests hold it to that):
 
 * the prompt goes through the model once with left padding, an attention mask and position ids
   from the mask (`cumsum - 1`, pads at 0); the mask is dropped when there is no padding, as
-  `generate` drops it; only the last position's logits are computed (`logits_to_keep=1`);
+  `generate` drops it; only the last position's logits are computed (`logits_to_keep=1`;
+  all of them when beam search keeps its traces, `generation.gpt.beam.BeamTrace`);
   `GptBackend` pads every prompt to `pad_width` of its own length, so that a row computes the
   same floats alone or in any batch;
 * each later step feeds one token per row with position `last + 1` and the grown mask; for a
-  plain GPT-2 (`is_plain_gpt2`) the step is written out here with the model's own modules
-  (`FastDecoder._gpt2_step`: the same floats as the model's forward, tested bit for bit, minus
+  plain GPT-2 (`is_plain_gpt2`) the step is written out with the model's own modules
+  (`generation.gpt.gpt2_step`: the same floats as the model's forward, tested bit for bit, minus
   its per-call bookkeeping), for any other model it is the model's forward;
 * logits are cast to float32; `no_repeat_ngram_size` bans the same tokens as transformers'
   processor (pads included), but vectorised (`generation.gpt.ngrams`);
@@ -42,6 +43,7 @@ from transformers.cache_utils import DynamicLayer
 from generation import interrupt
 from generation.gpt.batch import left_pad, token_budgets
 from generation.gpt.beam import beam_search
+from generation.gpt.gpt2_step import Gpt2Step
 from generation.gpt.ngrams import ban_repeated_ngrams
 from generation.gpt.sampler import Picker, greedy_pick
 
@@ -101,6 +103,7 @@ class _State:
     mask: torch.Tensor | None
     positions: torch.Tensor  # [rows, 1]: the last position fed
     plain: bool = False  # every cache layer a `DynamicLayer` (the written-out GPT-2 step may run)
+    gpt2: Gpt2Step | None = None  # that step over the model's modules, looked up once
 
     def repeat(self, times: int) -> None:
         self.cache.batch_repeat_interleave(times)
@@ -169,8 +172,12 @@ class FastDecoder:
             torch.set_num_threads(wanted)
             self._threads_now = wanted
 
-    def prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, _State]:
-        """The prompt pass: the last position's float32 logits and the state to step from."""
+    def prefill(
+        self, ids: torch.Tensor, mask: torch.Tensor, *, every_position: bool = False
+    ) -> tuple[torch.Tensor, _State]:
+        """The prompt pass: the last position's float32 logits and the state to step from.
+        `every_position`: the logits of every position instead, `[rows, width, vocab]` (the
+        output layer works row by row, so the last position's are the same)."""
         # always one thread: the prompt pass goes through the model's own forward, whose
         # attention (CPU sdpa) splits its work differently with two threads alone and in a batch
         self._set_threads(1)
@@ -183,11 +190,13 @@ class FastDecoder:
             position_ids=positions,
             cache=cache,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=0 if every_position else 1,
         )
         plain = all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", [None]))
         state = _State(cache=cache, mask=attention, positions=positions[:, -1:], plain=plain)
-        return out.logits[:, -1, :].float(), state
+        if plain and self.plain_gpt2:
+            state.gpt2 = Gpt2Step.of(self.model)
+        return (out.logits if every_position else out.logits[:, -1, :]).float(), state
 
     def step(self, tokens: torch.Tensor, state: _State) -> torch.Tensor:
         """Feed one token per row; the next float32 logits."""
@@ -207,27 +216,13 @@ class FastDecoder:
         return out.logits[:, -1, :].float()
 
     def _gpt2_step(self, tokens: torch.Tensor, state: _State) -> torch.Tensor:
-        """One token per row through a GPT-2, written out: the same modules and the same
-        operations in the same order as transformers' forward (sdpa attention), so the same
-        floats (tests/test_gpt_decoding.py compares them bit for bit), without its per-call
-        bookkeeping — mask building, cache and output classes, hooks, ~40 Python calls per layer,
-        a real share of a one-row step (docs/BENCHMARKS.md)."""
-        transformer = self.model.transformer
-        hidden = transformer.wte(tokens[:, None]) + transformer.wpe(state.positions)
-        mask = None if state.mask is None else state.mask.bool()[:, None, None, :]
-        for block, layer in zip(transformer.h, state.cache.layers, strict=True):
-            attn = block.attn
-            query, key, value = attn.c_attn(block.ln_1(hidden)).split(attn.split_size, dim=2)
-            shape = (*query.shape[:-1], -1, attn.head_dim)
-            layer.keys = torch.cat([layer.keys, key.view(shape).transpose(1, 2)], dim=-2)
-            layer.values = torch.cat([layer.values, value.view(shape).transpose(1, 2)], dim=-2)
-            out = self._attention(query.view(shape).transpose(1, 2), layer, mask, attn.scaling)
-            out = out.transpose(1, 2).contiguous()
-            out = out.reshape(*out.shape[:-2], -1).contiguous()
-            hidden = attn.c_proj(out) + hidden
-            mlp = block.mlp  # its dropout is the identity in eval mode (`is_plain_gpt2`)
-            hidden = hidden + mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(hidden))))
-        return self.model.lm_head(transformer.ln_f(hidden))[:, -1, :].float()
+        """One token per row through a GPT-2, written out (`generation.gpt.gpt2_step`): the same
+        floats as the model's forward, without its per-call bookkeeping, a real share of a step
+        on a few rows (docs/BENCHMARKS.md)."""
+        if state.gpt2 is None:
+            state.gpt2 = Gpt2Step.of(self.model)
+        layers = state.cache.layers
+        return state.gpt2(tokens, state.positions, state.mask, layers, self._attention)
 
     def _attention(
         self, query: torch.Tensor, layer: Any, mask: torch.Tensor | None, scale: float

@@ -132,6 +132,26 @@ def gpt_pass(
     return hidden, bits / chars
 
 
+def gpt_bpc(gpt: Any, texts: Sequence[str], *, reuse_search: bool = True) -> np.ndarray:
+    """Bits per character of each text, as `gpt_pass` defines them.
+
+    With `reuse_search`, a text that the GPT's last beam search wrote (or the start of one,
+    as the post-processor cuts it) is not run through the model again: the search computed
+    each of its tokens' log-probabilities already (`GptBackend.search_bits`,
+    `generation.gpt.written`); they agree with the pass's up to float rounding and int8 steps.
+    The other texts go through `gpt_pass`.
+    """
+    known = getattr(gpt, "search_bits", None) if reuse_search else None
+    bits = known(texts) if known is not None else [None] * len(texts)
+    missing = [i for i, b in enumerate(bits) if b is None]
+    pairs = zip(texts, bits, strict=True)
+    out = np.asarray([0.0 if b is None else b / (len(t) + 1) for t, b in pairs], dtype=np.float64)
+    if missing:
+        _, passed = gpt_pass(gpt, [texts[i] for i in missing], pooled=False)
+        out[missing] = passed
+    return out
+
+
 def dense_features(texts: Sequence[str], hidden: np.ndarray | None, bpc: np.ndarray) -> np.ndarray:
     """[pooled hidden state..., bits per char, log characters] per text."""
     length = np.log1p([len(t) for t in texts])[:, None]

@@ -27,6 +27,7 @@ import numpy as np
 from generation.judge.features import (
     TextAnalyzer,
     dense_features,
+    gpt_bpc,
     gpt_fingerprint,
     gpt_pass,
     tfidf_rows,
@@ -80,6 +81,9 @@ class Judge:
         self.dense_mean = stored.get("dense_mean", np.zeros(0))
         self.dense_scale = stored.get("dense_scale", np.ones(0))
         self.intercept = float(config["intercept"])
+        # bits per char of texts the GPT's last beam search wrote are read from the search
+        # (`features.gpt_bpc`); False: always the forward pass
+        self.reuse_search = True
 
     # -- loading / saving --------------------------------------------------------------------------
 
@@ -148,12 +152,10 @@ class Judge:
         known = None if bpc is None else np.asarray(bpc, dtype=np.float64)
         hidden = None
         wants_pass = self.gpt_hidden if self.uses_gpt else False
-        if (
-            self.gpt is not None
-            and texts
-            and (wants_pass or (known is None and (fluency or self.uses_gpt)))
-        ):
-            hidden, known = gpt_pass(self.gpt, texts, pooled=self.uses_gpt and self.gpt_hidden)
+        if self.gpt is not None and texts and wants_pass:
+            hidden, known = gpt_pass(self.gpt, texts, pooled=True)
+        elif self.gpt is not None and texts and known is None and (fluency or self.uses_gpt):
+            known = gpt_bpc(self.gpt, texts, reuse_search=self.reuse_search)
         if self.uses_gpt and texts:
             if known is None:
                 raise ValueError("this judge reads the GPT's bits per char: give a GPT or bpc")
@@ -167,7 +169,9 @@ class Judge:
         """The GPT forward pass (bits per char, hidden states) is nearly all of the cost
         (metrics.json, serving_ms_16), so a caller that already has each text's bits per char
         (as `features.gpt_pass` defines it) may pass `bpc` and skip it; `fluency=False` skips it
-        where the judge itself does not read the GPT."""
+        where the judge itself does not read the GPT. A judge that reads no hidden states takes
+        the bits per char of texts the GPT just wrote by beam search from that search
+        (`features.gpt_bpc`)."""
         logits, found = self.logits(texts, fluency=fluency, bpc=bpc)
         liked = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
         return [
