@@ -14,9 +14,13 @@ to see it takes it over (atomically: one replica wins) and handles the update ag
 one-request-in-flight slot, still held by the dead handler, is taken over with it (the slot knows
 which update it is for), so the user gets the joke rather than «уже пишу…».
 
-The price is at-least-once, not exactly-once, in one narrow case: a handler killed after it
-replied but before it settled (a few milliseconds) is handled again, and its user sees a second
-answer. Without REDIS_URL there is one replica and no journal: an acknowledged update dies with it.
+The price is at-least-once, not exactly-once: a handler killed after it replied but before it
+settled is handled again, and its user sees a second answer. That is why only messages (the words
+people write) go through the journal. A 👍/👎 press is a toggle: run again after its vote was
+stored, it would take the vote back (`python -m bench.scale --kill` caught exactly that), while a
+lost press was never thanked, so its user sees the button spin and presses again. Presses, like
+every other update, are claimed once by `UpdateTracker`. Without REDIS_URL there is one replica
+and no journal: an acknowledged update dies with it.
 """
 
 from __future__ import annotations

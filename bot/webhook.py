@@ -83,7 +83,7 @@ class UpdateEndpoint(SimpleRequestHandler):
         if not self.taking:  # stopped while the body was read
             return _refusal(503, "shutting down")
         key = None
-        if self.journal is not None:
+        if self.journal is not None and update.message is not None:  # see update_journal.py
             key = await self.journal.accept(update.update_id, body)
             if key is None:
                 log.info("skipping update %d: held or handled already", update.update_id)

@@ -186,3 +186,29 @@ async def test_a_live_replica_keeps_its_slow_update(
         assert b.server.endpoint is not None and b.server.endpoint.journal is not None
         assert b.server.endpoint.journal.taken_over == 0
         assert [m.text for m in api.bot_messages(USER)] == [joke.text]
+
+
+async def test_a_press_is_not_journaled_so_it_is_never_run_twice(
+    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 👍 is a toggle: taken over after its vote was stored, it would take the vote back."""
+    monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
+    db = tmp_path / "jokes.db"
+    async with running_webhook_bot(api, db, FakeModel(), redis_url=redis_server.url) as env:
+        journal = env.server.endpoint.journal if env.server.endpoint else None
+        assert journal is not None
+        held: list[str] = []
+        accept = journal.accept
+
+        async def noting(update_id: int, payload: str) -> str | None:
+            key = await accept(update_id, payload)
+            held.append(str(key))
+            return key
+
+        journal.accept = noting  # type: ignore[method-assign]
+        api.send_text(USER, "Кот")
+        joke = await api.wait_for_bot_message(USER, timeout=10)
+        query = api.press_button(USER, joke.message_id, text="👍 0")
+        assert (await api.wait_for_callback_answer(query, timeout=10)).text == texts.VOTE_THANKS
+        assert len(held) == 1  # the word only
+        assert db_rows(db, "SELECT user_id, value FROM votes") == [(USER, 1)]
