@@ -1,7 +1,6 @@
 """Ratings that tune the bot: votes -> /export -> generation.tune -> the tuned model as arm B.
 
-    python -m bench.feedback_loop                    # run 2 in docs/QUALITY.md, ~20 min
-    python -m bench.feedback_loop --jokes-b 3000     # enough votes to separate the intervals
+    python -m bench.feedback_loop                    # the run in docs/QUALITY.md, ~40 min
     python -m bench.feedback_loop --jokes 200 --jokes-b 200 --tune-minutes 1 --workdir /tmp/fl
 
 Simulated users with a hidden taste (bench/feedback_taste.py: a text judge trained on one half
@@ -213,13 +212,15 @@ def round_facts(result: Round, stats: str) -> dict[str, Any]:
 def parser() -> Any:
     ap = bench_parser("bench.feedback_loop", __doc__)
     ap.add_argument("--jokes", type=int, default=1000, help="votes in phase A (the tuning's)")
-    ap.add_argument("--jokes-b", type=int, default=1400, help="votes in phase B (both arms)")
+    ap.add_argument("--jokes-b", type=int, default=5000, help="votes in phase B (both arms)")
     ap.add_argument("--users", type=int, default=24)
     ap.add_argument("--method", default="gpt-sample", choices=("gpt", "gpt-sample"))
     ap.add_argument("--candidates", type=int, default=0, help="GPT_SAMPLE_CANDIDATES (0: default)")
     ap.add_argument("--temperature", type=float, default=0.3, help="of the users' taste")
-    ap.add_argument("--tune-minutes", type=float, default=3.0)
-    ap.add_argument("--epochs", type=float, default=2.0)
+    # a share of an epoch, not a time budget, bounds the tuning: on a busy machine a 3-minute
+    # budget had trained a quarter as many steps as on a quiet one
+    ap.add_argument("--tune-minutes", type=float, default=20.0, help="a cap only")
+    ap.add_argument("--epochs", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--max-bpc-increase", type=float, default=0.02)
     ap.add_argument("--bpc-limit", type=int, default=400, help="test jokes for bits per char")
