@@ -77,19 +77,24 @@ def test_beam_search_scores_are_each_jokes_log_probability(
             assert trace.log_prob(len(hyp)) is None  # nothing was computed after the last
 
 
+def _agree_with_the_pass(backend: GptBackend, texts: list[str]) -> None:
+    """The search's bits per char of each text equal the judge's GPT pass: the same model through
+    differently shaped kernels (cached, left-padded steps against one padded batch), so float
+    rounding apart, the same figure."""
+    _, passed = gpt_pass(backend, texts, pooled=False)
+    for text, bpc in zip(texts, passed, strict=True):
+        bits = backend.search_bits([text])[0]
+        assert bits is not None
+        assert bits / (len(text) + 1) == pytest.approx(float(bpc), rel=1e-3)
+
+
 def test_backend_knows_the_bits_of_the_jokes_its_last_search_wrote(backend: GptBackend) -> None:
     prompts = [p for p in PROMPTS for _ in range(4)]
     texts = list(dict.fromkeys(backend.generate(prompts, BEAM, list(range(len(prompts))))))
     known = backend.search_bits(texts)
     finished = [t for t, b in zip(texts, known, strict=True) if b is not None]
     assert finished, "some joke must end with its end-of-text token"
-    _, passed = gpt_pass(backend, finished, pooled=False)
-    for text, bpc in zip(finished, passed, strict=True):
-        mine = backend.search_bits([text])[0]
-        assert mine is not None
-        # the same model through differently shaped kernels (cached, left-padded steps against
-        # one padded batch): float rounding apart, the same figure
-        assert mine / (len(text) + 1) == pytest.approx(float(bpc), rel=1e-3)
+    _agree_with_the_pass(backend, finished)
     # the start of a joke, cut where the post-processor cuts one (here: after a few tokens)
     cuts = []
     for prompt in PROMPTS:
@@ -99,11 +104,7 @@ def test_backend_knows_the_bits_of_the_jokes_its_last_search_wrote(backend: GptB
                 cuts.append(backend.decode(row + written.tokens[:3]))
     cuts = [t for t in dict.fromkeys(cuts) if backend.search_bits([t])[0] is not None]
     assert cuts, "a cut joke tokenized as written must be known"
-    _, passed = gpt_pass(backend, cuts, pooled=False)
-    for text, bpc in zip(cuts, passed, strict=True):
-        bits = backend.search_bits([text])[0]
-        assert bits is not None
-        assert bits / (len(text) + 1) == pytest.approx(float(bpc), rel=1e-3)
+    _agree_with_the_pass(backend, cuts)
     assert backend.search_bits(["Текст, которого модель не писала"]) == [None]
     backend.generate(["Кот"], {"do_sample": True, "max_new_tokens": 5}, [1])
     assert backend.search_bits(finished) == [None] * len(finished)  # only the last call's

@@ -5,6 +5,7 @@ mid-joke and the other takes its update over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -126,6 +127,25 @@ async def _never_fed(key: str, payload: str) -> None:
     raise AssertionError(f"nothing was orphaned, yet {key} was taken over")
 
 
+@contextlib.asynccontextmanager
+async def _two_replicas(
+    api: LocalBotApi, db: Path, redis: RedisServer, a_model: FakeModel
+) -> AsyncIterator[tuple[WebhookBot, WebhookBot]]:
+    """Replicas A and B on one database and one Redis; the local server posts to A."""
+    async with (
+        running_webhook_bot(api, db, FakeModel(), redis_url=redis.url) as b,
+        running_webhook_bot(api, db, a_model, redis_url=redis.url) as a,  # set last: to A
+    ):
+        await _webhook_to(api, a)
+        yield a, b
+
+
+def _journal(env: WebhookBot) -> UpdateJournal:
+    journal = env.server.endpoint.journal if env.server.endpoint is not None else None
+    assert journal is not None
+    return journal
+
+
 async def _webhook_to(api: LocalBotApi, env: WebhookBot) -> None:
     """Wait until the local server posts to `env` (the replica that set its webhook last)."""
     await api.wait_until(
@@ -147,18 +167,13 @@ async def test_a_word_whose_replica_died_mid_joke_is_answered_by_the_other(
 ) -> None:
     monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db, slow = tmp_path / "jokes.db", FakeModel(delay=2.0)
-    async with (
-        running_webhook_bot(api, db, FakeModel(), redis_url=redis_server.url) as b,
-        running_webhook_bot(api, db, slow, redis_url=redis_server.url) as a,  # webhook: to A
-    ):
-        await _webhook_to(api, a)
+    async with _two_replicas(api, db, redis_server, slow) as (a, b):
         api.send_text(USER, "Кот")
         assert await asyncio.to_thread(slow.started.wait, 5)  # A has the word and is writing
         _stop_dead(a)
         joke = await api.wait_for_bot_message(USER, timeout=10)
         assert (joke.text or "").startswith("Кот") and joke.text != texts.ALREADY_WRITING
-        assert b.server.endpoint is not None and b.server.endpoint.journal is not None
-        assert b.server.endpoint.journal.taken_over == 1
+        assert _journal(b).taken_over == 1
         await api.wait_until(
             lambda: db_rows(db, "SELECT message_id FROM jokes WHERE message_id IS NOT NULL"),
             5,
@@ -175,16 +190,11 @@ async def test_a_live_replica_keeps_its_slow_update(
 ) -> None:
     monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db = tmp_path / "jokes.db"
-    async with (
-        running_webhook_bot(api, db, FakeModel(), redis_url=redis_server.url) as b,
-        running_webhook_bot(api, db, FakeModel(delay=2.0), redis_url=redis_server.url) as a,
-    ):
-        await _webhook_to(api, a)
+    async with _two_replicas(api, db, redis_server, FakeModel(delay=2.0)) as (_, b):
         api.send_text(USER, "Кот")  # takes A 2 s: three leases, renewed
         joke = await api.wait_for_bot_message(USER, timeout=10)
         await asyncio.sleep(1.0)  # B's sweeps meanwhile and after
-        assert b.server.endpoint is not None and b.server.endpoint.journal is not None
-        assert b.server.endpoint.journal.taken_over == 0
+        assert _journal(b).taken_over == 0
         assert [m.text for m in api.bot_messages(USER)] == [joke.text]
 
 
@@ -195,8 +205,7 @@ async def test_a_press_is_not_journaled_so_it_is_never_run_twice(
     monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db = tmp_path / "jokes.db"
     async with running_webhook_bot(api, db, FakeModel(), redis_url=redis_server.url) as env:
-        journal = env.server.endpoint.journal if env.server.endpoint else None
-        assert journal is not None
+        journal = _journal(env)
         held: list[str] = []
         accept = journal.accept
 
