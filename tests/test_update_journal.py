@@ -155,6 +155,12 @@ async def _webhook_to(api: LocalBotApi, env: WebhookBot) -> None:
     )
 
 
+@pytest.fixture
+def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead replica's update is taken over within a second, not ten."""
+    monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
+
+
 def _stop_dead(env: WebhookBot) -> None:
     """What a SIGKILL leaves of a replica: no more beats, and nothing it sends reaches Telegram."""
     assert env.server._beat is not None
@@ -163,9 +169,8 @@ def _stop_dead(env: WebhookBot) -> None:
 
 
 async def test_a_word_whose_replica_died_mid_joke_is_answered_by_the_other(
-    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, short_lease: None
 ) -> None:
-    monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db, slow = tmp_path / "jokes.db", FakeModel(delay=2.0)
     async with _two_replicas(api, db, redis_server, slow) as (a, b):
         api.send_text(USER, "Кот")
@@ -186,9 +191,8 @@ async def test_a_word_whose_replica_died_mid_joke_is_answered_by_the_other(
 
 
 async def test_a_live_replica_keeps_its_slow_update(
-    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, short_lease: None
 ) -> None:
-    monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db = tmp_path / "jokes.db"
     async with _two_replicas(api, db, redis_server, FakeModel(delay=2.0)) as (_, b):
         api.send_text(USER, "Кот")  # takes A 2 s: three leases, renewed
@@ -199,10 +203,9 @@ async def test_a_live_replica_keeps_its_slow_update(
 
 
 async def test_a_press_is_not_journaled_so_it_is_never_run_twice(
-    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    api: LocalBotApi, tmp_path: Path, redis_server: RedisServer, short_lease: None
 ) -> None:
     """A 👍 is a toggle: taken over after its vote was stored, it would take the vote back."""
-    monkeypatch.setattr("bot.update_journal.LEASE_S", 0.6)
     db = tmp_path / "jokes.db"
     async with running_webhook_bot(api, db, FakeModel(), redis_url=redis_server.url) as env:
         journal = _journal(env)
